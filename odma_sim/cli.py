@@ -1,0 +1,180 @@
+"""The odma-sim command line: run, validate, device, list."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from odma_sim import __version__
+from odma_sim.errors import InputError
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--seed {text!r} is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"--seed {value} must be >= 0")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{value} must be > 0")
+    return value
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from odma_sim.config.loader import load_experiment
+    from odma_sim.experiment import run_experiment
+    from odma_sim.report.table import LEGEND, format_table
+    from odma_sim.report.write import write_run
+
+    loaded = load_experiment(args.config, seed=args.seed)
+    out = Path(args.out) if args.out else Path("runs") / loaded.spec.name
+    if out.exists() and not out.is_dir():
+        raise InputError("the output path exists and is not a directory", source="--out",
+                         value=str(out), expected="a directory path")
+    result = run_experiment(loaded, progress=None if not args.quiet else False)
+    print(f"{loaded.spec.name}: {len(result.table)} requests "
+          f"({result.table.n_rejected} rejected, {result.table.n_truncated} truncated), "
+          f"seed {loaded.spec.seed}, model {loaded.spec.model.name}")
+    print(format_table(result.summaries))
+    print(LEGEND)
+    write_run(result, out)
+    print(f"results in {out}/ (summary.json, summary.png, records/, timeline/)")
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from odma_sim.config.loader import load_experiment
+    from odma_sim.experiment import request_table
+
+    loaded = load_experiment(args.config, seed=args.seed)
+    spec = loaded.spec
+    table = request_table(loaded)
+    print(f"{args.config}: OK. '{spec.name}': {len(spec.devices)} device(s) x "
+          f"{len(spec.allocators)} allocator(s) = {len(spec.devices) * len(spec.allocators)} "
+          f"rows; {len(table)} requests ({table.n_rejected} rejected, "
+          f"{table.n_truncated} truncated); model {spec.model.name}.")
+    return 0
+
+
+def cmd_device(args: argparse.Namespace) -> int:
+    from odma_sim.config.loader import _resolve_preset
+    from odma_sim.config.validation import to_input_error
+    from odma_sim.hardware.spec import DeviceSpec
+    from odma_sim.models.spec import ModelSpec
+    from odma_sim.report.device import racm_curve, reference_steps
+
+    try:
+        dev = DeviceSpec.model_validate(
+            _resolve_preset("hardware", args.device, base_dir=Path.cwd(), source="device",
+                            key="device"))
+        model = ModelSpec.model_validate(
+            _resolve_preset("models", args.model, base_dir=Path.cwd(), source="--model",
+                            key="model"))
+    except Exception as exc:  # pydantic errors carry the key
+        from pydantic import ValidationError
+
+        if isinstance(exc, ValidationError):
+            root = DeviceSpec if exc.title == "DeviceSpec" else ModelSpec
+            raise to_input_error(exc, root, source=args.device) from None
+        raise
+    curve = racm_curve(dev, model)
+    if args.csv:
+        print(curve.to_csv(index=False), end="")
+        return 0
+    mem = dev.memory
+    print(f"{dev.name}: {dev.description}")
+    print(f"  peak bandwidth {mem.peak_bandwidth_bytes_per_s / 1e9:.1f} GB/s "
+          f"({mem.channels} x {mem.channel_gb_per_s} GB/s), streaming "
+          f"{mem.eta_seq * mem.peak_bandwidth_bytes_per_s / 1e9:.1f} GB/s (eta_seq {mem.eta_seq})")
+    ra = mem.random_access
+    if ra.mode == "mechanistic":
+        print(f"  random access: mechanistic, t_sw {mem.t_sw_s * 1e9:.2f} ns, interleave "
+              f"{mem.interleave_bytes} B, p_eff {mem.p_eff}")
+    else:
+        print(f"  random access: empirical, alpha {ra.alpha} for chunks up to "
+              f"{ra.alpha_max_chunk_bytes} B")
+    print(f"  {'chunk':>9}  {'alpha':>6}  {'effective GB/s':>14}")
+    for row in curve.itertuples(index=False):
+        size = int(row.chunk_bytes)  # type: ignore[arg-type]
+        label = f"{size >> 20} MiB" if size >= 1 << 20 else (
+            f"{size >> 10} KiB" if size >= 1024 else f"{size} B")
+        print(f"  {label:>9}  {row.alpha:6.3f}  {row.effective_gb_per_s:14.1f}")
+    print(f"  decode step, {model.name}, {args.batch} requests x {args.context} tokens "
+          f"(incl. launch overhead):")
+    for step in reference_steps(dev, model, args.batch, args.context):
+        print(f"    {step.label:<42} chunk {step.chunk_bytes:>8} B  alpha {step.alpha:.3f}  "
+              f"{step.duration_s * 1e3:8.2f} ms")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    import odma_sim.allocators  # noqa: F401
+    from odma_sim.allocators.base import allocators
+    from odma_sim.config.presets import list_presets
+
+    print("devices:   " + ", ".join(list_presets("hardware")))
+    print("models:    " + ", ".join(list_presets("models")))
+    print("allocators: " + ", ".join(allocators.names()))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="odma-sim",
+        description="Discrete-event simulator of LLM serving on random-access-constrained "
+                    "memory, with pluggable KV-cache allocators.",
+    )
+    p.add_argument("--version", action="version", version=f"odma-sim {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    r = sub.add_parser("run", help="run an experiment config and print the comparison table")
+    r.add_argument("config", help="experiment YAML")
+    r.add_argument("--out", help="output directory (default: runs/<config name>)")
+    r.add_argument("--seed", type=_seed, help="override the config's seed")
+    r.add_argument("--quiet", action="store_true", help="no progress bar")
+    r.set_defaults(func=cmd_run)
+
+    v = sub.add_parser("validate", help="check a config (and its traces) without running it")
+    v.add_argument("config")
+    v.add_argument("--seed", type=_seed)
+    v.set_defaults(func=cmd_validate)
+
+    d = sub.add_parser("device", help="a device's random-access curve and reference step times")
+    d.add_argument("device", help="preset name (e.g. mlu370-x4) or a device YAML file")
+    d.add_argument("--model", default="deepseek-r1-distill-qwen-7b", help="model preset or file")
+    d.add_argument("--batch", type=_positive_int, default=64, help="reference batch")
+    d.add_argument("--context", type=_positive_int, default=2048,
+                   help="reference context tokens")
+    d.add_argument("--csv", action="store_true", help="print the curve as CSV")
+    d.set_defaults(func=cmd_device)
+
+    ls = sub.add_parser("list", help="list device and model presets and allocators")
+    ls.set_defaults(func=cmd_list)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

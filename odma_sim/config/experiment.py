@@ -1,0 +1,54 @@
+"""The experiment config: devices x allocators over one workload, model and engine."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, model_validator
+
+from odma_sim.engine.spec import EngineSpec
+from odma_sim.hardware.spec import DeviceSpec
+from odma_sim.models.spec import ModelSpec
+from odma_sim.strict import NonNegInt, StrictModel
+from odma_sim.workload.spec import WorkloadSpec
+
+
+class AllocatorSpec(BaseModel):
+    """One allocator to run: a registry ``kind``, a row ``name`` and its validated params."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    kind: str
+    params: SerializeAsAny[StrictModel]
+
+
+class OutputSpec(StrictModel):
+    """What a run writes besides summary.json."""
+
+    records: bool = Field(True, description="per-request CSV for every row")
+    timeline: bool = Field(True, description="per-iteration CSV for every row")
+
+
+class ExperimentSpec(StrictModel):
+    """A validated experiment. Build it with :func:`odma_sim.config.load_experiment`."""
+
+    name: str
+    description: str = ""
+    seed: NonNegInt = 0
+    devices: list[DeviceSpec] = Field(min_length=1)
+    model: ModelSpec
+    workload: WorkloadSpec
+    engine: EngineSpec = EngineSpec()
+    allocators: list[AllocatorSpec] = Field(min_length=1)
+    output: OutputSpec = OutputSpec()
+
+    @model_validator(mode="after")
+    def _unique(self) -> ExperimentSpec:
+        names = [a.name for a in self.allocators]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"allocator names must be unique; repeated: {', '.join(dup)}")
+        devs = [d.name for d in self.devices]
+        dup = sorted({n for n in devs if devs.count(n) > 1})
+        if dup:
+            raise ValueError(f"device names must be unique; repeated: {', '.join(dup)}")
+        return self

@@ -1,0 +1,1 @@
+"""Continuous-batching engine: scheduler, SimPy processes, router and run assembly."""

@@ -1,0 +1,1 @@
+"""Flat records emitted by the simulation and the pure summaries computed from them."""

@@ -1,0 +1,70 @@
+"""Model architecture as data; parameter count, weight bytes and KV bytes are derived from it."""
+
+from __future__ import annotations
+
+from pydantic import Field, model_validator
+
+from odma_sim.strict import PositiveInt, StrictModel
+
+
+class ModelSpec(StrictModel):
+    """A decoder-only transformer with a gated (SwiGLU) MLP and grouped-query attention.
+
+    Nothing here is a typed-in total: ``params``, ``weight_bytes`` and
+    ``kv_bytes_per_token`` follow from the shapes, so a preset cannot disagree with itself.
+    """
+
+    name: str
+    description: str = ""
+    layers: PositiveInt
+    hidden: PositiveInt
+    heads: PositiveInt
+    kv_heads: PositiveInt
+    head_dim: PositiveInt
+    intermediate: PositiveInt
+    vocab: PositiveInt
+    dtype_bytes: PositiveInt = Field(2, description="bytes per weight and per KV element")
+    tied_embeddings: bool = Field(False, description="lm_head shares the embedding matrix")
+    qkv_bias: bool = Field(False, description="q, k and v projections carry a bias (Qwen2)")
+
+    @model_validator(mode="after")
+    def _heads_divide(self) -> ModelSpec:
+        if self.heads % self.kv_heads:
+            raise ValueError(
+                f"heads ({self.heads}) must be a multiple of kv_heads ({self.kv_heads})"
+            )
+        return self
+
+    @property
+    def params(self) -> int:
+        """Total parameters: embeddings, attention, gated MLP, RMSNorms (and biases)."""
+        h, kv = self.hidden, self.kv_heads * self.head_dim
+        q_out = self.heads * self.head_dim
+        attn = h * q_out + 2 * h * kv + q_out * h
+        if self.qkv_bias:
+            attn += q_out + 2 * kv
+        mlp = 3 * h * self.intermediate
+        norms = 2 * h
+        embeddings = self.vocab * h * (1 if self.tied_embeddings else 2)
+        return self.layers * (attn + mlp + norms) + embeddings + h
+
+    @property
+    def weight_bytes(self) -> int:
+        return self.params * self.dtype_bytes
+
+    @property
+    def kv_bytes_per_token(self) -> int:
+        """K and V for every layer: 2 * layers * kv_heads * head_dim * dtype_bytes."""
+        return 2 * self.layers * self.kv_heads * self.head_dim * self.dtype_bytes
+
+    def decode_flops(self, batch: int, context_tokens_sum: int) -> float:
+        """One decode token for ``batch`` requests whose contexts sum to ``context_tokens_sum``."""
+        return 2.0 * self.params * batch + 4.0 * self.layers * self.heads * self.head_dim * (
+            context_tokens_sum
+        )
+
+    def prefill_flops(self, tokens: int) -> float:
+        """A causal prefill of ``tokens`` prompt tokens (attention counted once per pair)."""
+        return 2.0 * self.params * tokens + 2.0 * self.layers * self.heads * self.head_dim * (
+            float(tokens) ** 2
+        )

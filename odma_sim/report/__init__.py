@@ -1,0 +1,1 @@
+"""Turning results into terminal tables, files and figures (outside the event loop)."""

@@ -1,0 +1,169 @@
+"""Workload configuration: arrival processes, length sources, trace files and run length."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from odma_sim.strict import NonNegInt, PositiveFloat, PositiveInt, StrictModel
+
+# ---------------------------------------------------------------- arrivals
+
+
+class PoissonArrivals(StrictModel):
+    """Exponential inter-arrival times at ``rate_rps`` requests per second."""
+
+    kind: Literal["poisson"]
+    rate_rps: PositiveFloat
+
+
+class GammaArrivals(StrictModel):
+    """Gamma inter-arrival times with mean 1/rate and coefficient of variation ``cv``."""
+
+    kind: Literal["gamma"]
+    rate_rps: PositiveFloat
+    cv: PositiveFloat
+
+
+class TraceArrivals(StrictModel):
+    """Arrival times replayed from ``workload.trace``; gaps are multiplied by ``time_scale``."""
+
+    kind: Literal["trace"]
+    time_scale: PositiveFloat = 1.0
+
+
+class BatchArrivals(StrictModel):
+    """Every request arrives at time 0 (offline throughput runs)."""
+
+    kind: Literal["batch"]
+
+
+Arrivals = Annotated[
+    PoissonArrivals | GammaArrivals | TraceArrivals | BatchArrivals, Field(discriminator="kind")
+]
+
+# ---------------------------------------------------------------- lengths
+
+
+class FixedLength(StrictModel):
+    kind: Literal["fixed"]
+    value_tokens: PositiveInt
+
+
+class UniformLength(StrictModel):
+    """Integers drawn uniformly from [low_tokens, high_tokens], both ends included."""
+
+    kind: Literal["uniform"]
+    low_tokens: PositiveInt
+    high_tokens: PositiveInt
+
+    @model_validator(mode="after")
+    def _ordered(self) -> UniformLength:
+        if self.high_tokens < self.low_tokens:
+            raise ValueError("high_tokens must be >= low_tokens")
+        return self
+
+
+class LognormalLength(StrictModel):
+    """round(exp(N(ln median, sigma^2))), clipped to [min_tokens, max_tokens]."""
+
+    kind: Literal["lognormal"]
+    median_tokens: PositiveFloat
+    sigma: PositiveFloat
+    min_tokens: PositiveInt = 1
+    max_tokens: PositiveInt | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> LognormalLength:
+        if self.max_tokens is not None and self.max_tokens < self.min_tokens:
+            raise ValueError("max_tokens must be >= min_tokens")
+        return self
+
+
+class EmpiricalLength(StrictModel):
+    """Draws with replacement from ``samples``, or from ``column`` of the file at ``path``."""
+
+    kind: Literal["empirical"]
+    samples: list[PositiveInt] | None = None
+    path: str | None = None
+    column: str | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> EmpiricalLength:
+        if (self.samples is None) == (self.path is None):
+            raise ValueError("give exactly one of 'samples' (a list) or 'path' (with 'column')")
+        if self.samples is not None and not self.samples:
+            raise ValueError("'samples' is empty")
+        if self.path is not None and not self.column:
+            raise ValueError("'path' needs 'column', the name of the column to sample")
+        return self
+
+
+class TraceLength(StrictModel):
+    """The matching column of ``workload.trace``, row by row."""
+
+    kind: Literal["trace"]
+
+
+LengthSource = Annotated[
+    FixedLength | UniformLength | LognormalLength | EmpiricalLength | TraceLength,
+    Field(discriminator="kind"),
+]
+
+# ---------------------------------------------------------------- traces
+
+
+class TraceColumns(StrictModel):
+    """Which file columns hold the arrival time and the token counts."""
+
+    timestamp: str | None = "timestamp"
+    input_tokens: str | None = "input_tokens"
+    output_tokens: str | None = "output_tokens"
+
+
+class TraceSpec(StrictModel):
+    """A request trace: CSV or JSONL with a column mapping, or a named format.
+
+    ``format: azure-2023`` is the Azure LLM inference trace 2023 (Splitwise): columns
+    TIMESTAMP, ContextTokens, GeneratedTokens with datetime timestamps.
+    """
+
+    path: str
+    format: Literal["csv", "jsonl", "azure-2023"] | None = None
+    columns: TraceColumns = TraceColumns()
+    time_unit: Literal["s", "ms", "us", "datetime"] = "s"
+    start_row: NonNegInt = 0
+    max_rows: PositiveInt | None = None
+
+
+# ---------------------------------------------------------------- workload
+
+
+class WorkloadSpec(StrictModel):
+    """Requests: when they arrive, how long their prompts and outputs are, how many."""
+
+    arrivals: Arrivals
+    prompt_tokens: LengthSource
+    output_tokens: LengthSource
+    trace: TraceSpec | None = None
+    num_requests: PositiveInt | None = Field(None, description="stop generating after N")
+    duration_s: PositiveFloat | None = Field(None, description="stop generating after T s")
+    over_length: Literal["truncate", "reject"] = Field(
+        "truncate", description="requests beyond engine.max_seq_len / max_new_tokens"
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> WorkloadSpec:
+        uses_trace = (
+            self.arrivals.kind == "trace"
+            or self.prompt_tokens.kind == "trace"
+            or self.output_tokens.kind == "trace"
+        )
+        if uses_trace and self.trace is None:
+            raise ValueError("a 'trace' arrival or length source needs a 'trace' section")
+        if self.num_requests is None and self.duration_s is None and not uses_trace:
+            raise ValueError("give 'num_requests' or 'duration_s' so the run has an end")
+        if self.arrivals.kind == "batch" and self.num_requests is None and not uses_trace:
+            raise ValueError("'batch' arrivals need 'num_requests'")
+        return self
