@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -43,12 +44,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise InputError("the output path exists and is not a directory", source="--out",
                          value=str(out), expected="a directory path")
     result = run_experiment(loaded, progress=None if not args.quiet else False)
+    write_run(result, out)  # before printing: a closed stdout must not lose the results
     print(f"{loaded.spec.name}: {len(result.table)} requests "
           f"({result.table.n_rejected} rejected, {result.table.n_truncated} truncated), "
           f"seed {loaded.spec.seed}, model {loaded.spec.model.name}")
     print(format_table(result.summaries))
     print(LEGEND)
-    write_run(result, out)
     print(f"results in {out}/ (summary.json, summary.png, records/, timeline/)")
     return 0
 
@@ -129,6 +130,26 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_config_reference(args: argparse.Namespace) -> int:
+    from odma_sim.config.reference import config_reference, update_block
+
+    table = config_reference()
+    if args.update:
+        path = Path(args.update)
+        try:
+            text = path.read_text(encoding="utf-8")
+            new = update_block(text, table)
+        except (OSError, ValueError) as exc:
+            raise InputError(f"cannot update the reference block ({exc})", source=str(path),
+                             key="--update", expected="a markdown file with the "
+                             "config-reference begin/end markers") from None
+        path.write_text(new, encoding="utf-8")
+        print(f"updated the config reference in {path}")
+        return 0
+    print(table)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="odma-sim",
@@ -161,6 +182,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     ls = sub.add_parser("list", help="list device and model presets and allocators")
     ls.set_defaults(func=cmd_list)
+
+    cr = sub.add_parser("config-reference", help="print every config key as a markdown table")
+    cr.add_argument("--update", metavar="FILE",
+                    help="rewrite the generated block in FILE (e.g. README.md) instead")
+    cr.set_defaults(func=cmd_config_reference)
     return p
 
 
@@ -174,6 +200,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. `odma-sim run ... | head`: stop printing quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 MISSING = object()
 
 
 def _show(value: Any) -> str:
+    if hasattr(value, "item") and callable(value.item):  # numpy scalars print as Python ones
+        with contextlib.suppress(TypeError, ValueError):
+            value = value.item()
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
 

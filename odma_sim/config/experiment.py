@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, model_validator
 
 from odma_sim.engine.spec import EngineSpec
@@ -31,15 +33,27 @@ class OutputSpec(StrictModel):
 class ExperimentSpec(StrictModel):
     """A validated experiment. Build it with :func:`odma_sim.config.load_experiment`."""
 
-    name: str
-    description: str = ""
-    seed: NonNegInt = 0
-    devices: list[DeviceSpec] = Field(min_length=1)
-    model: ModelSpec
+    name: str = Field(description="names the run and its default output folder runs/<name>")
+    description: str = Field("", description="free text")
+    seed: NonNegInt = Field(0, description="root of every random stream (CLI --seed wins)")
+    devices: list[DeviceSpec] = Field(
+        min_length=1, description="preset name, YAML path, or mapping; `devices:` takes a list"
+    )
+    model: ModelSpec = Field(description="preset name, YAML path, or mapping")
     workload: WorkloadSpec
     engine: EngineSpec = EngineSpec()
     allocators: list[AllocatorSpec] = Field(min_length=1)
     output: OutputSpec = OutputSpec()
+
+    def to_config(self) -> dict[str, Any]:
+        """A plain mapping that :func:`odma_sim.config.build_experiment` reads back to an
+        equal spec: every preset and default written out, allocators flat."""
+        out = self.model_dump(mode="json")
+        out["allocators"] = [
+            {"kind": a.kind, "name": a.name, **a.params.model_dump(mode="json")}
+            for a in self.allocators
+        ]
+        return out
 
     @model_validator(mode="after")
     def _unique(self) -> ExperimentSpec:

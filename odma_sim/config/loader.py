@@ -53,7 +53,7 @@ def _allocator_specs(raw: Any, source: str) -> list[AllocatorSpec]:
             "'allocators' must be a non-empty list", source=source, key="allocators",
             value=raw, expected="a list of mappings such as [{kind: static}, {kind: paged}]",
         )
-    out = []
+    out: list[AllocatorSpec] = []
     for i, entry in enumerate(raw):
         key = f"allocators[{i}]"
         if isinstance(entry, str):
@@ -74,6 +74,11 @@ def _allocator_specs(raw: Any, source: str) -> list[AllocatorSpec]:
             params = cls.Params.model_validate(entry)
         except ValidationError as exc:
             raise to_input_error(exc, cls.Params, source=source, prefix=key) from None
+        if name in {a.name for a in out}:
+            raise InputError(
+                f"allocator name '{name}' is used twice", source=source, key=f"{key}.name",
+                value=name, expected="a unique 'name' for each entry (it names the result row)",
+            )
         out.append(AllocatorSpec(name=name, kind=str(kind), params=params))
     return out
 

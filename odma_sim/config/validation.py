@@ -73,8 +73,13 @@ def dotted(parts: list[str]) -> str:
     return out
 
 
+_PLAIN = {float: "a number", int: "an integer", str: "a string", bool: "true or false"}
+
+
 def _expected_for(ann: Any) -> str | None:
     ann = _unwrap(ann)
+    if ann in _PLAIN:
+        return _PLAIN[ann]
     if get_origin(ann) is Literal:
         return "one of: " + ", ".join(repr(a) for a in get_args(ann))
     variants = _tagged_variants(ann)

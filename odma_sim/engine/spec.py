@@ -21,7 +21,9 @@ class EngineSpec(StrictModel):
         None, description="prefill + decode tokens per iteration; default: unlimited"
     )
     replicas: PositiveInt = Field(1, description="independent engines behind the router")
-    router: Literal["round_robin", "least_loaded"] = "round_robin"
+    router: Literal["round_robin", "least_loaded"] = Field(
+        "round_robin", description="how arrivals are spread over replicas"
+    )
     tensor_parallel: PositiveInt = Field(1, description="devices per replica")
     drain: bool = Field(True, description="run until every admitted request finishes")
 

@@ -34,7 +34,9 @@ class RandomAccessSpec(StrictModel):
       ``alpha`` times the streaming rate, larger chunks stream.
     """
 
-    mode: Literal["mechanistic", "empirical"] = "mechanistic"
+    mode: Literal["mechanistic", "empirical"] = Field(
+        "mechanistic", description="alpha from DRAM timing, or a given alpha"
+    )
     alpha: Fraction | None = Field(None, description="empirical B_rand/B_seq")
     alpha_max_chunk_bytes: PositiveInt = Field(
         1 << 20, description="empirical mode: chunks up to this size pay alpha"
@@ -51,7 +53,7 @@ class MemorySpec(StrictModel):
     """Device memory: capacity, channels, streaming efficiency and DRAM timing."""
 
     technology: str = Field(description="free text, e.g. LPDDR5-6400")
-    capacity_bytes: PositiveInt
+    capacity_bytes: PositiveInt = Field(description="device memory, bytes")
     usable_fraction: Fraction = Field(0.9, description="share of capacity the runtime may use")
     channels: PositiveInt = Field(description="independent channels (pseudo-channels for HBM)")
     channel_gb_per_s: PositiveFloat = Field(description="peak per channel, 10^9 B/s")
@@ -85,8 +87,8 @@ class InterconnectSpec(StrictModel):
 class DeviceSpec(StrictModel):
     """One accelerator. Presets live in configs/hardware/<name>.yaml."""
 
-    name: str
-    description: str = ""
+    name: str = Field(description="device name in tables and files")
+    description: str = Field("", description="free text")
     compute: ComputeSpec
     memory: MemorySpec
     interconnect: InterconnectSpec

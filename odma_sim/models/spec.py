@@ -14,15 +14,15 @@ class ModelSpec(StrictModel):
     ``kv_bytes_per_token`` follow from the shapes, so a preset cannot disagree with itself.
     """
 
-    name: str
-    description: str = ""
-    layers: PositiveInt
-    hidden: PositiveInt
-    heads: PositiveInt
-    kv_heads: PositiveInt
-    head_dim: PositiveInt
-    intermediate: PositiveInt
-    vocab: PositiveInt
+    name: str = Field(description="model name in tables and files")
+    description: str = Field("", description="free text")
+    layers: PositiveInt = Field(description="transformer blocks")
+    hidden: PositiveInt = Field(description="model width")
+    heads: PositiveInt = Field(description="attention (query) heads")
+    kv_heads: PositiveInt = Field(description="key/value heads (GQA groups)")
+    head_dim: PositiveInt = Field(description="width of one head")
+    intermediate: PositiveInt = Field(description="MLP width (gated: 3 matrices)")
+    vocab: PositiveInt = Field(description="vocabulary size")
     dtype_bytes: PositiveInt = Field(2, description="bytes per weight and per KV element")
     tied_embeddings: bool = Field(False, description="lm_head shares the embedding matrix")
     qkv_bias: bool = Field(False, description="q, k and v projections carry a bias (Qwen2)")

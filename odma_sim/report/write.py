@@ -24,7 +24,7 @@ def write_run(result: ExperimentResult, out: Path) -> None:
         write_json(d / "summary.json", result.summaries)
         result.summary_frame().to_csv(d / "summary.csv", index=False)
         (d / "config.resolved.yaml").write_text(
-            resolved_config(spec.model_dump(mode="json"), spec.seed, loaded.source),
+            resolved_config(spec.to_config(), spec.seed, loaded.source),
             encoding="utf-8",
         )
         write_json(d / "run.json", {

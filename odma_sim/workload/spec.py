@@ -15,22 +15,22 @@ class PoissonArrivals(StrictModel):
     """Exponential inter-arrival times at ``rate_rps`` requests per second."""
 
     kind: Literal["poisson"]
-    rate_rps: PositiveFloat
+    rate_rps: PositiveFloat = Field(description="mean arrival rate, requests/s")
 
 
 class GammaArrivals(StrictModel):
     """Gamma inter-arrival times with mean 1/rate and coefficient of variation ``cv``."""
 
     kind: Literal["gamma"]
-    rate_rps: PositiveFloat
-    cv: PositiveFloat
+    rate_rps: PositiveFloat = Field(description="mean arrival rate, requests/s")
+    cv: PositiveFloat = Field(description="coefficient of variation of the gaps (1 = Poisson)")
 
 
 class TraceArrivals(StrictModel):
     """Arrival times replayed from ``workload.trace``; gaps are multiplied by ``time_scale``."""
 
     kind: Literal["trace"]
-    time_scale: PositiveFloat = 1.0
+    time_scale: PositiveFloat = Field(1.0, description="0.5 replays at double speed")
 
 
 class BatchArrivals(StrictModel):
@@ -47,16 +47,18 @@ Arrivals = Annotated[
 
 
 class FixedLength(StrictModel):
+    """Every request has the same length."""
+
     kind: Literal["fixed"]
-    value_tokens: PositiveInt
+    value_tokens: PositiveInt = Field(description="the length")
 
 
 class UniformLength(StrictModel):
     """Integers drawn uniformly from [low_tokens, high_tokens], both ends included."""
 
     kind: Literal["uniform"]
-    low_tokens: PositiveInt
-    high_tokens: PositiveInt
+    low_tokens: PositiveInt = Field(description="smallest length")
+    high_tokens: PositiveInt = Field(description="largest length (included)")
 
     @model_validator(mode="after")
     def _ordered(self) -> UniformLength:
@@ -69,10 +71,10 @@ class LognormalLength(StrictModel):
     """round(exp(N(ln median, sigma^2))), clipped to [min_tokens, max_tokens]."""
 
     kind: Literal["lognormal"]
-    median_tokens: PositiveFloat
-    sigma: PositiveFloat
-    min_tokens: PositiveInt = 1
-    max_tokens: PositiveInt | None = None
+    median_tokens: PositiveFloat = Field(description="median length")
+    sigma: PositiveFloat = Field(description="standard deviation of ln(length)")
+    min_tokens: PositiveInt = Field(1, description="lower clip")
+    max_tokens: PositiveInt | None = Field(None, description="upper clip")
 
     @model_validator(mode="after")
     def _ordered(self) -> LognormalLength:
@@ -85,9 +87,9 @@ class EmpiricalLength(StrictModel):
     """Draws with replacement from ``samples``, or from ``column`` of the file at ``path``."""
 
     kind: Literal["empirical"]
-    samples: list[PositiveInt] | None = None
-    path: str | None = None
-    column: str | None = None
+    samples: list[PositiveInt] | None = Field(None, description="lengths to draw from")
+    path: str | None = Field(None, description="CSV/JSONL file (relative to the config)")
+    column: str | None = Field(None, description="column of that file")
 
     @model_validator(mode="after")
     def _one_source(self) -> EmpiricalLength:
@@ -117,9 +119,9 @@ LengthSource = Annotated[
 class TraceColumns(StrictModel):
     """Which file columns hold the arrival time and the token counts."""
 
-    timestamp: str | None = "timestamp"
-    input_tokens: str | None = "input_tokens"
-    output_tokens: str | None = "output_tokens"
+    timestamp: str | None = Field("timestamp", description="arrival time column")
+    input_tokens: str | None = Field("input_tokens", description="prompt length column")
+    output_tokens: str | None = Field("output_tokens", description="output length column")
 
 
 class TraceSpec(StrictModel):
@@ -129,12 +131,16 @@ class TraceSpec(StrictModel):
     TIMESTAMP, ContextTokens, GeneratedTokens with datetime timestamps.
     """
 
-    path: str
-    format: Literal["csv", "jsonl", "azure-2023"] | None = None
+    path: str = Field(description="trace file (relative to the config's folder)")
+    format: Literal["csv", "jsonl", "azure-2023"] | None = Field(
+        None, description="default: from the file suffix; azure-2023 sets columns and unit"
+    )
     columns: TraceColumns = TraceColumns()
-    time_unit: Literal["s", "ms", "us", "datetime"] = "s"
-    start_row: NonNegInt = 0
-    max_rows: PositiveInt | None = None
+    time_unit: Literal["s", "ms", "us", "datetime"] = Field(
+        "s", description="unit of the timestamp column"
+    )
+    start_row: NonNegInt = Field(0, description="first data row to use")
+    max_rows: PositiveInt | None = Field(None, description="rows to use from start_row")
 
 
 # ---------------------------------------------------------------- workload
@@ -143,10 +149,10 @@ class TraceSpec(StrictModel):
 class WorkloadSpec(StrictModel):
     """Requests: when they arrive, how long their prompts and outputs are, how many."""
 
-    arrivals: Arrivals
-    prompt_tokens: LengthSource
-    output_tokens: LengthSource
-    trace: TraceSpec | None = None
+    arrivals: Arrivals = Field(description="when requests arrive")
+    prompt_tokens: LengthSource = Field(description="prompt lengths")
+    output_tokens: LengthSource = Field(description="true output lengths (hidden from allocators)")
+    trace: TraceSpec | None = Field(None, description="a trace file for 'trace' sources")
     num_requests: PositiveInt | None = Field(None, description="stop generating after N")
     duration_s: PositiveFloat | None = Field(None, description="stop generating after T s")
     over_length: Literal["truncate", "reject"] = Field(
