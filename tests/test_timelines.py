@@ -193,3 +193,30 @@ def test_rejection_instead_of_truncation() -> None:
                                        "over_length": "reject"}), progress=False)
     s = res.summaries[0]
     assert s["rejected"] == 1 and s["completed"] == 0
+
+
+def test_duration_without_drain_reports_unfinished_requests() -> None:
+    """Stop at 2.0 s: the single request is mid-decode and is reported, not lost."""
+    res = run_experiment(toy(workload={"num_requests": 1, "duration_s": 2.0},
+                             engine={"drain": False}), progress=False)
+    r = res.records[0].loc[0]
+    assert r.status == "dropped" and r.drop_reason == "unfinished"
+    assert r.first_token_s == pytest.approx(1.2) and r.finish_s == pytest.approx(2.0)
+    assert res.summaries[0]["dropped"] == 1 and res.summaries[0]["completed"] == 0
+
+
+def test_tensor_parallel_step_by_hand() -> None:
+    """TP 2 needs 2 heads: with 2 heads of 4 and 1 KV head, attention has 8x8 + 2x8x4
+    + 8x8 = 192 weights (64 fewer than the toy), so 472 parameters = 944 B, split over
+    2 devices (0.472 s each); the single KV head replicates (16 B per token per
+    device); each layer adds 2 ring all-reduces of tokens x 8 x 2 B over 1 GB/s."""
+    model = {"heads": 2, "kv_heads": 1, "head_dim": 4}
+    r = run(model=model, engine={"tensor_parallel": 2}).loc[0]
+    half = 0.944 / 2
+
+    def ar(tokens: int) -> float:
+        return 2 * 1 * (2 * 1 / 2 * tokens * 8 * 2 / 1e9)
+
+    kv = 2 * 1 * 1 * 4 * 2 / 1000  # 16 B per token per device at 1000 B/s
+    t = (half + 4 * kv + ar(4)) + (half + 6 * kv + ar(1)) + (half + 7 * kv + ar(1))
+    assert r.finish_s == pytest.approx(t)
