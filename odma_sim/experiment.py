@@ -12,7 +12,7 @@ from tqdm import tqdm
 from odma_sim.config.loader import LoadedExperiment
 from odma_sim.engine.simulation import RunResult, simulate
 from odma_sim.metrics.summary import records, summarize
-from odma_sim.workload.generate import RequestTable, build_requests
+from odma_sim.workload.generate import RequestTable, build_history, build_requests
 
 
 @dataclass
@@ -27,6 +27,25 @@ class ExperimentResult:
 
     def summary_frame(self) -> pd.DataFrame:
         return pd.DataFrame(self.summaries)
+
+
+def needs_history(loaded: LoadedExperiment) -> bool:
+    """Whether any allocator trains a predictor (and so needs a history split)."""
+    return any(getattr(a.params, "predictor", None) is not None
+               for a in loaded.spec.allocators)
+
+
+def history_table(loaded: LoadedExperiment, run_rows: int) -> RequestTable:
+    spec = loaded.spec
+    return build_history(
+        spec.workload,
+        seed=spec.seed,
+        run_rows=run_rows,
+        max_seq_len=spec.engine.max_seq_len,
+        max_new_tokens=spec.engine.max_new_tokens,
+        base_dir=loaded.base_dir,
+        source=loaded.source,
+    )
 
 
 def request_table(loaded: LoadedExperiment) -> RequestTable:
@@ -56,6 +75,7 @@ def run_experiment(loaded: LoadedExperiment, *, progress: bool | None = None) ->
     """
     spec = loaded.spec
     table = request_table(loaded)
+    history = history_table(loaded, len(table)) if needs_history(loaded) else None
     result = ExperimentResult(loaded, table)
     rows = [(d, a) for d in spec.devices for a in spec.allocators]
     live = len(table) - table.n_rejected
@@ -72,6 +92,8 @@ def run_experiment(loaded: LoadedExperiment, *, progress: bool | None = None) ->
                 engine=spec.engine,
                 allocator=alloc,
                 table=table,
+                history=history,
+                seed=spec.seed,
                 duration_s=spec.workload.duration_s,
                 keep_timeline=spec.output.timeline,
                 on_done=lambda _req: _tick(bar),

@@ -1,6 +1,6 @@
 """KV-cache allocators. Importing this package registers every built-in allocator."""
 
-from odma_sim.allocators import paged, static
+from odma_sim.allocators import odma, paged, static
 from odma_sim.allocators.base import (
     Allocation,
     Allocator,
@@ -17,6 +17,7 @@ __all__ = [
     "Demand",
     "GrowResult",
     "allocators",
+    "odma",
     "paged",
     "static",
 ]

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from odma_sim.hardware.cost import KVLayout
 from odma_sim.registry import Registry
 from odma_sim.strict import StrictModel
 
 PreemptionMode = Literal["recompute", "swap"]
+# What the engine does when ``grow`` fails: preempt the newest running request (vLLM),
+# preempt the request that overflowed, or let it sit out iterations until room frees.
+GrowFailure = Literal["preempt_newest", "preempt_self", "stall"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +35,8 @@ class Allocation:
     first ``used_tokens`` positions hold KV; the rest is reserved.
     """
 
-    __slots__ = ("capacity_tokens", "extents", "request_id", "tag", "used_tokens")
+    __slots__ = ("bucket", "bucket_bounds", "capacity_tokens", "extents", "pool", "request_id",
+                 "tag", "used_tokens")
 
     def __init__(self, request_id: int, extents: list[tuple[int, int]], used_tokens: int) -> None:
         self.request_id = request_id
@@ -40,6 +44,10 @@ class Allocation:
         self.capacity_tokens = sum(n for _, n in extents)
         self.used_tokens = used_tokens
         self.tag: object = None  # free for the allocator's own bookkeeping
+        # Bucketed allocators say which bucket (and bounds, output tokens) and region.
+        self.bucket: int | None = None
+        self.bucket_bounds: tuple[int, int] | None = None
+        self.pool = False
 
     def used_extents(self) -> list[tuple[int, int]]:
         """The prefix of ``extents`` that holds the first ``used_tokens`` positions."""
@@ -96,6 +104,10 @@ class Allocator(ABC):
     Params: ClassVar[type[StrictModel]]
     kv_layout: KVLayout = "per_block"
     preemption: PreemptionMode = "recompute"
+    on_grow_failure: GrowFailure = "preempt_newest"
+    # Bucketed allocators that want length predictions and online boundaries set these.
+    predictor_spec: Any = None
+    repartition_spec: Any = None
 
     def __init__(self, params: StrictModel, ctx: AllocatorContext) -> None:
         self.params = params
@@ -142,6 +154,15 @@ class Allocator(ABC):
         del self.live[alloc.request_id]
         self.reserved_tokens -= alloc.capacity_tokens
         self.used_tokens -= alloc.used_tokens
+
+    def learn_from_history(self, predicted: Any, uncertainty: Any, true: Any) -> float | None:
+        """Bucketed allocators set themselves up from the history split's predictions
+        (arrays of predicted length, uncertainty, true length); default: nothing."""
+        return None
+
+    def set_boundaries(self, boundaries: list[int]) -> None:
+        """Bucketed allocators take new bucket boundaries here (default: no buckets)."""
+        return None
 
     def reservation_tokens(self, demand: Demand) -> int:
         """Slots an admission of ``demand`` would reserve (for fragmentation accounting)."""

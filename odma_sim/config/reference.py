@@ -47,25 +47,33 @@ def _default(field: Any) -> str:
     return "null" if d is None else f"`{d}`"
 
 
-def _rows(cls: type[BaseModel], prefix: str, note: str = "") -> Iterator[tuple[str, ...]]:
+def _rows(cls: type[BaseModel], prefix: str, note: str = "",
+          shown: dict[str, str] | None = None) -> Iterator[tuple[str, ...]]:
+    """Rows for ``cls``; a tagged union is spelled out once, later uses point back."""
+    shown = {} if shown is None else shown
     for name, field in cls.model_fields.items():
         key = f"{prefix}.{name}" if prefix else name
         ann = field.annotation
         base = _unwrap(ann)
         variants = _tagged_variants(base)
         desc = (field.description or "") + (f" ({note})" if note else "")
-        if variants:
+        tags = ",".join(sorted(variants))
+        if variants and tags in shown:
+            yield (key, "mapping with `kind`", _default(field),
+                   (desc + "; " if desc else "") + f"kinds as for `{shown[tags]}`")
+        elif variants:
+            shown[tags] = key
             yield (key, "mapping with `kind`", _default(field), desc)
             for tag, var in variants.items():
                 doc = (var.__doc__ or "").strip().split("\n")[0]
                 yield (f"{key}.kind", f"`{tag}`", "", doc)
-                yield from (r for r in _rows(var, key, f"kind: {tag}") if not r[0].endswith(
-                    ".kind"))
+                yield from (r for r in _rows(var, key, f"kind: {tag}", shown)
+                            if not r[0].endswith(".kind"))
         elif get_origin(base) is list and isinstance(get_args(base)[0], type) and issubclass(
                 get_args(base)[0], BaseModel) and get_args(base)[0] is not AllocatorSpec:
-            yield from _rows(get_args(base)[0], f"{key}[]")
+            yield from _rows(get_args(base)[0], f"{key}[]", note, shown)
         elif isinstance(base, type) and issubclass(base, BaseModel) and base is not AllocatorSpec:
-            yield from _rows(base, key)
+            yield from _rows(base, key, note, shown)
         elif get_origin(base) is list and get_args(base)[0] is AllocatorSpec:
             yield (f"{key}[].kind", " \\| ".join(allocators.names()), "required",
                    "allocator plugin")

@@ -18,6 +18,7 @@ class Request:
     arrival_s: float
     prompt_tokens: int
     output_tokens: int
+    task: int = -1
     truncated: bool = False
     replica: int = -1
     admit_s: float = math.nan
@@ -35,5 +36,11 @@ class Request:
     swapped: bool = False
     predicted_output_tokens: int | None = None
     uncertainty: float | None = None
+    predicted_s: float = math.nan
+    bucket: int | None = None
+    bucket_lo_tokens: int | None = None
+    bucket_hi_tokens: int | None = None
+    pool_admission: bool = False
+    stalls: int = 0
     status: str = "pending"
     drop_reason: str = ""

@@ -22,7 +22,8 @@ class RunningSet:
     - ``ext_start`` / ``ext_end``: token positions covered by the extent the newest
       token lives in; ``closed_oh``: read overhead of the full extents before it;
     - ``seq``: admission order (the newest has the largest);
-    - ``prefill``: the request runs a prefill (first, recompute) this iteration.
+    - ``prefill``: the request runs a prefill (first, recompute) this iteration;
+    - ``stalled``: it overflowed, found no room and sits out iterations until it does.
     Removal swaps the last row in, so rows are not in admission order.
     """
 
@@ -51,6 +52,7 @@ class RunningSet:
         self.closed_oh = grow(old.get("closed_oh"), np.float64)
         self.seq = grow(old.get("seq"), np.int64)
         self.prefill = grow(old.get("prefill"), np.bool_)
+        self.stalled = grow(old.get("stalled"), np.bool_)
         self.capacity = capacity
 
     def add(self, req: Request, alloc: Allocation, seq: int, prefill: bool) -> int:
@@ -63,6 +65,7 @@ class RunningSet:
         self.cap[i] = alloc.capacity_tokens
         self.seq[i] = seq
         self.prefill[i] = prefill
+        self.stalled[i] = False
         self.closed_oh[i] = 0.0
         self.reqs.append(req)
         self.allocs.append(alloc)
@@ -79,7 +82,7 @@ class RunningSet:
         del self.row_of[int(self.seq[i])]
         if i != last:
             for arr in (self.kv, self.gen, self.target, self.cap, self.ext_start, self.ext_end,
-                        self.closed_oh, self.seq, self.prefill):
+                        self.closed_oh, self.seq, self.prefill, self.stalled):
                 arr[i] = arr[last]
             self.reqs[i] = self.reqs[last]
             self.allocs[i] = self.allocs[last]

@@ -30,6 +30,7 @@ class Iteration:
     cost: StepCost
     running: int
     prefills: int
+    stalled: int
 
 
 class Scheduler:
@@ -134,20 +135,25 @@ class Scheduler:
         return 0.0
 
     def _grow(self, seq: int) -> tuple[float, bool]:
-        """Make room for the request admitted as ``seq``; (copy time, preempted anyone)."""
+        """Make room for the request admitted as ``seq``; (copy time, preempted anyone).
+
+        When the allocator cannot, its ``on_grow_failure`` decides: preempt the newest
+        running request until it can (vLLM), preempt this request, or stall it."""
         rs = self.rs
         copy_s, preempted = 0.0, False
         i = rs.row_of.get(seq)
         if i is None:
             return copy_s, preempted
         req, alloc = rs.reqs[i], rs.allocs[i]
-        failed_once = False
+        policy = self.allocator.on_grow_failure
+        counted = bool(rs.stalled[i])  # a stalled request's overflow is already counted
         while True:
             res = self.allocator.grow(alloc, int(rs.kv[i]))
             if res.ok:
+                rs.stalled[i] = False
                 if res.moved_tokens:
                     nbytes = res.moved_tokens * self.kv_bytes_per_token
-                    req.overflows += 1
+                    req.overflows += int(not counted)
                     req.migrations += 1
                     req.migrated_bytes += nbytes
                     copy_s += self.cost.device_copy_s(nbytes)
@@ -155,10 +161,14 @@ class Scheduler:
                 else:
                     rs.cap[i] = alloc.capacity_tokens
                 return copy_s, preempted
-            if not failed_once:
-                req.overflows += 1
-                failed_once = True
-            victim = rs.newest_row()
+            if not counted:
+                req.overflows += 1  # one overflow however many retries it takes
+                counted = True
+            if policy == "stall":
+                rs.stalled[i] = True
+                req.stalls += 1
+                return copy_s, preempted
+            victim = i if policy == "preempt_self" else rs.newest_row()
             is_self = victim == i
             copy_s += self._preempt(victim)
             preempted = True
@@ -177,6 +187,10 @@ class Scheduler:
                 c, p = self._grow(seq)
                 copy_s += c
                 preempted |= p
+            if rs.n and bool(rs.stalled[: rs.n].all()):
+                # nothing can free memory: give up the newest stalled request
+                copy_s += self._preempt(rs.newest_row())
+                preempted = True
         n_decode = rs.n
         if not preempted:
             copy_s += self._admit(now, n_decode)
@@ -186,9 +200,12 @@ class Scheduler:
                 return None
             cost = StepCost(copy_s, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, copy_s)
             self._record(now, cost, 0, 0)
-            return Iteration(now, cost, 0, 0)
+            return Iteration(now, cost, 0, 0, 0)
         kv = rs.kv[:n]
-        for i in np.flatnonzero(kv > rs.ext_end[:n]):
+        stalled = rs.stalled[:n]
+        n_st = int(np.count_nonzero(stalled))
+        crossed = kv > rs.ext_end[:n]
+        for i in np.flatnonzero(crossed & ~stalled if n_st else crossed):
             self._advance(int(i))
         pre = rs.prefill[:n]
         n_pre = int(np.count_nonzero(pre))
@@ -197,7 +214,8 @@ class Scheduler:
             t = kv[pre]
             pt = int(t.sum())
             pt2 = float(np.dot(t.astype(np.float64), t))
-            dec = ~pre
+        if n_pre or n_st:
+            dec = ~(pre | stalled)
             kv_dec, start_dec, closed_dec = kv[dec], rs.ext_start[:n][dec], rs.closed_oh[:n][dec]
         else:
             kv_dec, start_dec, closed_dec = kv, rs.ext_start[:n], rs.closed_oh[:n]
@@ -210,13 +228,13 @@ class Scheduler:
         cost = self.cost.step(
             prefill_tokens=pt,
             prefill_tokens_sq=pt2,
-            decode_batch=n - n_pre,
+            decode_batch=n - n_pre - n_st,
             decode_context_tokens=ctx,
             kv_overhead_s=oh,
             copy_s=copy_s,
         )
         self._record(now, cost, n, n_pre, used=int(kv.sum()))
-        return Iteration(now, cost, n, n_pre)
+        return Iteration(now, cost, n, n_pre, n_st)
 
     def _record(self, now: float, cost: StepCost, running: int, prefills: int,
                 used: int = 0) -> None:
@@ -259,6 +277,9 @@ class Scheduler:
             self.waiting.popleft()
             if math.isnan(req.admit_s):
                 req.admit_s = now
+                req.bucket, req.pool_admission = got.bucket, got.pool
+                if got.bucket_bounds is not None:
+                    req.bucket_lo_tokens, req.bucket_hi_tokens = got.bucket_bounds
             self._seq += 1
             row = rs.add(req, got, self._seq, prefill=not req.swapped)
             self._reprice(row)
@@ -278,8 +299,13 @@ class Scheduler:
         n = rs.n
         if n == 0:
             return
-        rs.kv[:n] += 1
-        rs.gen[:n] += 1
+        if it.stalled:
+            active = ~rs.stalled[:n]
+            rs.kv[:n] += active
+            rs.gen[:n] += active
+        else:
+            rs.kv[:n] += 1
+            rs.gen[:n] += 1
         if it.prefills:
             for i in np.flatnonzero(rs.prefill[:n] & (rs.gen[:n] == 1)):
                 rs.reqs[int(i)].first_token_s = now

@@ -21,7 +21,7 @@ class ComputeSpec(StrictModel):
 
     peak_tflops: PositiveFloat = Field(description="dense FP16 peak, 10^12 FLOP/s")
     eta_prefill: Fraction = Field(0.5, description="achieved/peak FLOP/s in prefill")
-    eta_decode: Fraction = Field(0.3, description="achieved/peak FLOP/s in decode")
+    eta_decode: Fraction = Field(0.4, description="achieved/peak FLOP/s in decode")
     kernel_launch_s: NonNegFloat = Field(5e-6, description="warm launch cost per kernel")
     kernels_per_layer: NonNegInt = Field(12, description="kernels launched per layer per step")
 

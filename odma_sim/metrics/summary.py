@@ -25,8 +25,10 @@ SUMMARY_KEYS = [
     "decode_step_mean_s", "mean_batch", "ttft_p50_s", "ttft_p90_s", "ttft_p99_s", "tpot_p50_s",
     "tpot_p90_s", "tpot_p99_s", "e2e_p50_s", "e2e_p90_s", "e2e_p99_s", "queue_mean_s",
     "preemptions", "recompute_tokens", "swapped_bytes", "overflows", "migrations",
-    "migrated_bytes", "prediction_accuracy", "kv_capacity_tokens", "replicas", "makespan_s",
-    "sim_time_s", "wall_time_s",
+    "migrated_bytes", "stalls", "pool_admissions", "boundary_updates", "predictor",
+    "prediction_accuracy", "under_prediction_rate", "over_prediction_rate",
+    "prediction_mae_tokens", "predictor_latency_mean_s", "kv_capacity_tokens", "replicas",
+    "makespan_s", "sim_time_s", "wall_time_s",
 ]
 
 
@@ -50,6 +52,29 @@ def _pct(s: pd.Series, q: float) -> float | None:
 
 def _ratio(a: float, b: float) -> float | None:
     return None if b <= 0 else a / b
+
+
+def prediction_metrics(df: pd.DataFrame) -> dict[str, float | None]:
+    """Over finished requests that got a bucket at admission (null without one):
+    bucket accuracy (true output length in the bucket's (lo, hi]), the shares below
+    and above it, the mean absolute error of the length estimate, and the mean time
+    from arrival to prediction."""
+    keys = ["prediction_accuracy", "under_prediction_rate", "over_prediction_rate",
+            "prediction_mae_tokens", "predictor_latency_mean_s"]
+    done = df[(df["status"] == "finished") & df["bucket_hi_tokens"].notna()]
+    if done.empty:
+        return dict.fromkeys(keys)
+    true = done["output_tokens"].to_numpy(dtype=float)
+    lo = done["bucket_lo_tokens"].to_numpy(dtype=float)
+    hi = done["bucket_hi_tokens"].to_numpy(dtype=float)
+    pred = done["predicted_output_tokens"].to_numpy(dtype=float)
+    return {
+        "prediction_accuracy": float(np.mean((true > lo) & (true <= hi))),
+        "under_prediction_rate": float(np.mean(true > hi)),
+        "over_prediction_rate": float(np.mean(true <= lo)),
+        "prediction_mae_tokens": float(np.mean(np.abs(pred - true))),
+        "predictor_latency_mean_s": float((done["predicted_s"] - done["arrival_s"]).mean()),
+    }
 
 
 def summarize(result: RunResult, recs: pd.DataFrame | None = None) -> dict[str, Any]:
@@ -104,7 +129,12 @@ def summarize(result: RunResult, recs: pd.DataFrame | None = None) -> dict[str, 
         "overflows": int(df["overflows"].sum()),
         "migrations": int(df["migrations"].sum()),
         "migrated_bytes": float(df["migrated_bytes"].sum()),
-        "prediction_accuracy": None,
+        "stalls": int(df["stalls"].sum()),
+        "pool_admissions": int(df["pool_admission"].sum()),
+        "boundary_updates": sum(1 for e in result.bucket_log
+                                if e["event"] == "replan" and e["applied"]),
+        "predictor": result.predictor,
+        **prediction_metrics(df),
         "kv_capacity_tokens": result.capacity_tokens,
         "replicas": result.engine.replicas,
         "makespan_s": makespan,

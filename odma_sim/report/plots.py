@@ -66,3 +66,36 @@ def racm_figure(curves: dict[str, tuple[np.ndarray, np.ndarray]], band: tuple[fl
     ax.set_ylim(0, 1.05)
     ax.legend(fontsize=8)
     return fig
+
+
+def buckets_figure(rows: Sequence[tuple[str, list[dict[str, Any]], np.ndarray, float]]) -> Figure:
+    """One line per bucketed row: its boundaries over simulated time (left) and the
+    output-length histogram with the first and last boundaries (right).
+    ``rows``: (name, bucket log, true output lengths, end time of the run)."""
+    fig, axes = plt.subplots(len(rows), 2, figsize=(12, 2.9 * len(rows)), squeeze=False,
+                             constrained_layout=True)
+    for r, (name, log, lengths, end_s) in enumerate(rows):
+        plans = [e for e in log if e["event"] in ("init", "replan")]
+        times = [e["time_s"] for e in plans] + [max(end_s, plans[-1]["time_s"])]
+        bounds = [list(map(int, e["boundaries"].split())) for e in plans]
+        bounds.append(bounds[-1])
+        k = max(len(b) for b in bounds)
+        left, right = axes[r, 0], axes[r, 1]
+        for i in range(k - 1):  # the last boundary is always the maximum length
+            left.step(times, [b[i] if i < len(b) - 1 else np.nan for b in bounds],
+                      where="post", lw=1.2)
+        updates = sum(1 for e in log if e["event"] == "replan" and e["applied"])
+        left.set_title(f"{name}: bucket boundaries ({updates} updates)", fontsize=10)
+        left.set_xlabel("simulated time (s)")
+        left.set_ylabel("upper bound (tokens)")
+        left.set_yscale("log")
+        right.hist(lengths, bins=60, color="0.75")
+        for b in bounds[0][:-1]:
+            right.axvline(b, color="tab:blue", ls="--", lw=0.9)
+        for b in bounds[-1][:-1]:
+            right.axvline(b, color="tab:red", lw=0.9)
+        right.set_title(f"{name}: true output lengths; first (--) and last (-) boundaries",
+                        fontsize=10)
+        right.set_xlabel("output tokens")
+        right.set_ylabel("requests")
+    return fig

@@ -6,17 +6,19 @@ import platform
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 
 from odma_sim import __version__
 from odma_sim.experiment import ExperimentResult
 from odma_sim.report.output import atomic_dir, resolved_config, safe_name, write_json
-from odma_sim.report.plots import summary_figure
+from odma_sim.report.plots import buckets_figure, summary_figure
 
 
 def write_run(result: ExperimentResult, out: Path) -> None:
-    """summary.json/.csv, records/, timeline/, config.resolved.yaml, run.json, timing.json
-    and summary.png, all swapped in at once."""
+    """summary.json/.csv, records/, timeline/, config.resolved.yaml, run.json, timing.json,
+    summary.png, and for bucketed allocators buckets.csv and buckets.png, all swapped in
+    at once."""
     loaded = result.loaded
     spec = loaded.spec
 
@@ -44,9 +46,21 @@ def write_run(result: ExperimentResult, out: Path) -> None:
         write_json(d / "timing.json", {
             "note": "wall-clock times vary between runs, so they are kept out of summary.json",
             "python": platform.python_version(),
-            "rows": {run.name: {"wall_time_s": run.wall_time_s, "sim_time_s": run.sim_time_s}
+            "rows": {run.name: {"wall_time_s": run.wall_time_s, "sim_time_s": run.sim_time_s,
+                                "predictor_fit_wall_s": run.predictor_fit_wall_s}
                      for run in result.runs},
         })
+        bucketed = [run for run in result.runs if run.bucket_log]
+        if bucketed:
+            pd.DataFrame([{"row": run.name, **e} for run in bucketed for e in run.bucket_log]
+                         ).to_csv(d / "buckets.csv", index=False)
+            fig = buckets_figure([
+                (run.name, run.bucket_log,
+                 np.array([q.output_tokens for q in run.requests if q.status == "finished"]),
+                 run.sim_time_s)
+                for run in bucketed])
+            fig.savefig(d / "buckets.png", dpi=100, metadata={"Software": None})
+            plt.close(fig)
         if spec.output.records:
             (d / "records").mkdir()
             for run, recs in zip(result.runs, result.records, strict=True):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -11,20 +11,15 @@ import numpy.typing as npt
 
 from odma_sim.errors import InputError
 from odma_sim.rng import stream
+from odma_sim.workload.lengths import DrawContext, draw
 from odma_sim.workload.spec import (
     BatchArrivals,
-    EmpiricalLength,
-    FixedLength,
     GammaArrivals,
-    LengthSource,
-    LognormalLength,
     PoissonArrivals,
     TraceArrivals,
-    TraceSpec,
-    UniformLength,
     WorkloadSpec,
 )
-from odma_sim.workload.traces import Trace, load_trace, resolve_path
+from odma_sim.workload.traces import Trace, load_trace
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -43,6 +38,8 @@ class RequestTable:
     status: npt.NDArray[np.int8]
     requested_prompt_tokens: IntArray
     requested_output_tokens: IntArray
+    task: IntArray | None = None
+    task_names: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.arrival_s)
@@ -105,61 +102,27 @@ def _arrivals(spec: WorkloadSpec, trace: Trace | None, seed: int) -> FloatArray:
     return times[:n] if n is not None else times
 
 
-def _lengths(
-    src: LengthSource, n: int, seed: int, field: str, trace: Trace | None, base_dir: Path | None,
-    source: str,
-) -> IntArray:
-    rng = stream(seed, f"workload.{field}")
-    key = f"workload.{field}"
-    if isinstance(src, FixedLength):
-        return np.full(n, src.value_tokens, dtype=np.int64)
-    if isinstance(src, UniformLength):
-        return rng.integers(src.low_tokens, src.high_tokens + 1, n).astype(np.int64)
-    if isinstance(src, LognormalLength):
-        x = np.rint(np.exp(rng.normal(np.log(src.median_tokens), src.sigma, n)))
-        hi = np.inf if src.max_tokens is None else src.max_tokens
-        return np.clip(x, src.min_tokens, hi).astype(np.int64)
-    if isinstance(src, EmpiricalLength):
-        samples = _empirical_samples(src, base_dir, source, key)
-        return rng.choice(samples, size=n, replace=True).astype(np.int64)
-    # trace column
-    assert trace is not None
-    col = trace.input_tokens if field == "prompt_tokens" else trace.output_tokens
-    role = "input_tokens" if field == "prompt_tokens" else "output_tokens"
-    if col is None:
-        raise InputError(
-            f"the length source is 'trace' but workload.trace.columns.{role} is null",
-            source=source, key=f"{key}.kind", value="trace",
-            expected=f"a column name in workload.trace.columns.{role}",
-        )
-    if n > len(col):
-        raise InputError(
-            f"{n} requests asked for but the trace has only {len(col)} rows",
-            source=source, key="workload.num_requests", value=n,
-            expected=f"at most {len(col)}",
-        )
-    return col[:n].astype(np.int64)
-
-
-def _empirical_samples(
-    src: EmpiricalLength, base_dir: Path | None, source: str, key: str
-) -> IntArray:
-    if src.samples is not None:
-        return np.asarray(src.samples, dtype=np.int64)
-    assert src.path is not None and src.column is not None
-    spec = TraceSpec(
-        path=str(resolve_path(src.path, base_dir)),
-        columns={"timestamp": None, "input_tokens": src.column, "output_tokens": None},
-    )
-    try:
-        col = load_trace(spec, None, source).input_tokens
-    except InputError as exc:
-        raise InputError(
-            exc.problem, source=exc.source, key=f"{key}.column" if exc.key else f"{key}.path",
-            value=exc.value, expected=exc.expected,
-        ) from None
-    assert col is not None
-    return col
+def _class_lengths(spec: WorkloadSpec, arrival: FloatArray, ctx: DrawContext) -> tuple[
+        IntArray, IntArray, IntArray | None]:
+    """Prompt and output lengths, and each request's class index (or None)."""
+    if spec.classes is None:
+        assert spec.prompt_tokens is not None and spec.output_tokens is not None
+        prompt = draw(spec.prompt_tokens, "workload.prompt_tokens", "prompt", arrival, ctx)
+        output = draw(spec.output_tokens, "workload.output_tokens", "output", arrival, ctx)
+        return prompt, output, None
+    weights = np.array([c.weight for c in spec.classes])
+    task = stream(ctx.seed, "workload.classes").choice(
+        len(weights), size=len(arrival), p=weights / weights.sum()).astype(np.int64)
+    prompt = np.zeros(len(arrival), dtype=np.int64)
+    output = np.zeros(len(arrival), dtype=np.int64)
+    for i, cls in enumerate(spec.classes):
+        rows = task == i
+        key = f"workload.classes[{i}]"
+        prompt[rows] = draw(cls.prompt_tokens, f"{key}.prompt_tokens", "prompt", arrival,
+                            ctx)[rows]
+        output[rows] = draw(cls.output_tokens, f"{key}.output_tokens", "output", arrival,
+                            ctx)[rows]
+    return prompt, output, task
 
 
 def build_requests(
@@ -170,13 +133,14 @@ def build_requests(
     max_new_tokens: int | None,
     base_dir: Path | None = None,
     source: str = "config",
+    trace_offset: int = 0,
 ) -> RequestTable:
     """Draw the request table. The same spec and seed always give the same table."""
     trace = load_trace(spec.trace, base_dir, source) if spec.trace is not None else None
     arrival = _arrivals(spec, trace, seed)
     n = len(arrival)
-    prompt = _lengths(spec.prompt_tokens, n, seed, "prompt_tokens", trace, base_dir, source)
-    output = _lengths(spec.output_tokens, n, seed, "output_tokens", trace, base_dir, source)
+    ctx = DrawContext(seed, trace, base_dir, source, trace_offset)
+    prompt, output, task = _class_lengths(spec, arrival, ctx)
     cap_new = max_new_tokens if max_new_tokens is not None else max_seq_len
     fit_prompt = np.minimum(prompt, max_seq_len - 1)
     fit_output = np.minimum(output, np.minimum(cap_new, max_seq_len - fit_prompt))
@@ -193,4 +157,32 @@ def build_requests(
         status=status,
         requested_prompt_tokens=prompt.astype(np.int64),
         requested_output_tokens=output.astype(np.int64),
+        task=task,
+        task_names=[c.name for c in spec.classes] if spec.classes else [],
     )
+
+
+def build_history(
+    spec: WorkloadSpec,
+    *,
+    seed: int,
+    run_rows: int,
+    max_seq_len: int,
+    max_new_tokens: int | None,
+    base_dir: Path | None = None,
+    source: str = "config",
+) -> RequestTable:
+    """``spec.history_requests`` labelled requests for training predictors offline.
+
+    They come from the same workload on a separate random stream, all at time 0 (so a
+    drifting workload's history is its starting distribution), and from trace rows
+    after the run's ``run_rows`` when lengths come from a trace: never the run's own."""
+    hist = spec.model_copy(update={
+        "arrivals": BatchArrivals(kind="batch"),
+        "num_requests": spec.history_requests,
+        "duration_s": None,
+    })
+    hist_seed = int(stream(seed, "workload.history").integers(2**62))
+    return build_requests(hist, seed=hist_seed, max_seq_len=max_seq_len,
+                          max_new_tokens=max_new_tokens, base_dir=base_dir, source=source,
+                          trace_offset=run_rows)

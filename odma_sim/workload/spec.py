@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from odma_sim.strict import NonNegInt, PositiveFloat, PositiveInt, StrictModel
+from odma_sim.strict import NonNegFloat, NonNegInt, PositiveFloat, PositiveInt, StrictModel
 
 # ---------------------------------------------------------------- arrivals
 
@@ -108,10 +109,49 @@ class TraceLength(StrictModel):
     kind: Literal["trace"]
 
 
+class DriftPhase(StrictModel):
+    """From ``start_s`` of simulated time on, lengths come from ``source``."""
+
+    start_s: NonNegFloat = Field(description="phase start, seconds of simulated time")
+    source: LengthSource = Field(description="any length source")
+
+
+class DriftLength(StrictModel):
+    """A length distribution that changes over simulated time (by arrival time).
+
+    ``step``: each request draws from the phase it arrives in. ``linear``: between two
+    phase starts the share drawn from the next phase rises linearly from 0 to 1.
+    """
+
+    kind: Literal["drift"]
+    phases: list[DriftPhase] = Field(min_length=1, description="phases in time order")
+    mode: Literal["step", "linear"] = Field("step", description="switch or blend")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> DriftLength:
+        starts = [p.start_s for p in self.phases]
+        if starts[0] != 0:
+            raise ValueError("the first drift phase must start at start_s 0")
+        if any(b <= a for a, b in itertools.pairwise(starts)):
+            raise ValueError("drift phase start_s values must increase")
+        return self
+
+
 LengthSource = Annotated[
-    FixedLength | UniformLength | LognormalLength | EmpiricalLength | TraceLength,
+    FixedLength | UniformLength | LognormalLength | EmpiricalLength | TraceLength | DriftLength,
     Field(discriminator="kind"),
 ]
+DriftPhase.model_rebuild()
+
+
+class RequestClass(StrictModel):
+    """A kind of request (task type) with its own lengths; its index is a request
+    feature that predictors may learn from (the paper's 'task type' metadata)."""
+
+    name: str = Field(description="class name")
+    weight: PositiveFloat = Field(1.0, description="relative share of requests")
+    prompt_tokens: LengthSource = Field(description="prompt lengths of this class")
+    output_tokens: LengthSource = Field(description="output lengths of this class")
 
 # ---------------------------------------------------------------- traces
 
@@ -150,21 +190,56 @@ class WorkloadSpec(StrictModel):
     """Requests: when they arrive, how long their prompts and outputs are, how many."""
 
     arrivals: Arrivals = Field(description="when requests arrive")
-    prompt_tokens: LengthSource = Field(description="prompt lengths")
-    output_tokens: LengthSource = Field(description="true output lengths (hidden from allocators)")
+    prompt_tokens: LengthSource | None = Field(None, description="prompt lengths")
+    output_tokens: LengthSource | None = Field(
+        None, description="true output lengths (hidden from allocators)"
+    )
+    classes: list[RequestClass] | None = Field(
+        None, description="a mixture of request classes instead of prompt/output_tokens"
+    )
     trace: TraceSpec | None = Field(None, description="a trace file for 'trace' sources")
     num_requests: PositiveInt | None = Field(None, description="stop generating after N")
     duration_s: PositiveFloat | None = Field(None, description="stop generating after T s")
     over_length: Literal["truncate", "reject"] = Field(
         "truncate", description="requests beyond engine.max_seq_len / max_new_tokens"
     )
+    history_requests: PositiveInt = Field(
+        2000, description="labelled past requests that predictors train on (drawn apart "
+        "from the run, all from the distribution at time 0)"
+    )
+
+    def length_sources(self) -> list[tuple[str, LengthSource]]:
+        """Every length source with its dotted key, drift phases included."""
+        out: list[tuple[str, LengthSource]] = []
+
+        def add(key: str, src: LengthSource) -> None:
+            out.append((key, src))
+            if isinstance(src, DriftLength):
+                for i, ph in enumerate(src.phases):
+                    add(f"{key}.phases[{i}].source", ph.source)
+
+        for field in ("prompt_tokens", "output_tokens"):
+            src = getattr(self, field)
+            if src is not None:
+                add(f"workload.{field}", src)
+        for i, cls in enumerate(self.classes or []):
+            add(f"workload.classes[{i}].prompt_tokens", cls.prompt_tokens)
+            add(f"workload.classes[{i}].output_tokens", cls.output_tokens)
+        return out
 
     @model_validator(mode="after")
     def _consistent(self) -> WorkloadSpec:
-        uses_trace = (
-            self.arrivals.kind == "trace"
-            or self.prompt_tokens.kind == "trace"
-            or self.output_tokens.kind == "trace"
+        has_top = self.prompt_tokens is not None or self.output_tokens is not None
+        if self.classes is not None:
+            if has_top:
+                raise ValueError("give either 'classes' or 'prompt_tokens'/'output_tokens'")
+            names = [c.name for c in self.classes]
+            if len(set(names)) != len(names):
+                raise ValueError("class names must be unique")
+        elif self.prompt_tokens is None or self.output_tokens is None:
+            raise ValueError("give 'prompt_tokens' and 'output_tokens' (or 'classes')")
+        uses_trace = self.arrivals.kind == "trace" or any(
+            src.kind == "trace" for _, src in self.length_sources()
         )
         if uses_trace and self.trace is None:
             raise ValueError("a 'trace' arrival or length source needs a 'trace' section")

@@ -1,0 +1,75 @@
+"""Reference predictors: the oracle (true length) and a noisy oracle with set error."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from pydantic import Field
+
+from odma_sim.engine.request import Request
+from odma_sim.predictors.base import (
+    FloatArray,
+    Prediction,
+    Predictor,
+    PredictorContext,
+    PredictorParams,
+    predictors,
+)
+from odma_sim.rng import stream
+
+
+class OracleParams(PredictorParams):
+    pass
+
+
+@predictors.register("oracle")
+class OraclePredictor(Predictor):
+    """The true output length with uncertainty 0: an upper bound for any predictor."""
+
+    kind = "oracle"
+    Params = OracleParams
+
+    def predict(self, reqs: Sequence[Request]) -> list[Prediction]:
+        return [Prediction(r.output_tokens, 0.0) for r in reqs]
+
+
+class NoisyParams(PredictorParams):
+    sigma: float = Field(0.3, ge=0.0, description="std of the log-normal error")
+    bias: float = Field(0.0, description="mean of ln(predicted / true)")
+
+
+@predictors.register("noisy")
+class NoisyPredictor(Predictor):
+    """The true length times exp(N(bias, sigma^2)), clipped to [1, max output].
+
+    Uncertainty is sigma for every request. The error of request i is fixed by the seed
+    and i alone, so it does not depend on batching or on which allocator asks."""
+
+    kind = "noisy"
+    Params = NoisyParams
+    _BLOCK = 4096
+
+    def __init__(self, params: PredictorParams, ctx: PredictorContext) -> None:
+        super().__init__(params, ctx)
+        assert isinstance(params, NoisyParams)
+        self.p = params
+        self._blocks: dict[int, FloatArray] = {}
+
+    def _noise(self, request_id: int) -> float:
+        b, i = divmod(request_id, self._BLOCK)
+        block = self._blocks.get(b)
+        if block is None:
+            block = stream(self.ctx.seed, f"predictor.noisy.block{b}").standard_normal(
+                self._BLOCK)
+            self._blocks[b] = block
+        return float(block[i])
+
+    def predict(self, reqs: Sequence[Request]) -> list[Prediction]:
+        out = []
+        for r in reqs:
+            z = self.p.bias + self.p.sigma * self._noise(r.id)
+            length = int(np.clip(np.rint(r.output_tokens * np.exp(z)), 1,
+                                 self.ctx.max_output_tokens))
+            out.append(Prediction(length, self.p.sigma))
+        return out
