@@ -144,3 +144,77 @@ def test_azure_2023_loads_with_its_named_format(
     assert tr.input_tokens.mean() == pytest.approx(mean_in, rel=0.01)
     assert tr.output_tokens.mean() == pytest.approx(mean_out, rel=0.01)
     assert len(tr) / tr.arrival_s[-1] == pytest.approx(rate, rel=0.02)
+
+
+def test_request_classes_carry_their_index_and_lengths() -> None:
+    spec = WorkloadSpec.model_validate({
+        "arrivals": {"kind": "batch"}, "num_requests": 6000,
+        "classes": [
+            {"name": "s", "weight": 3, "prompt_tokens": {"kind": "fixed", "value_tokens": 10},
+             "output_tokens": {"kind": "fixed", "value_tokens": 20}},
+            {"name": "l", "weight": 1, "prompt_tokens": {"kind": "fixed", "value_tokens": 50},
+             "output_tokens": {"kind": "fixed", "value_tokens": 500}}]})
+    t = build_requests(spec, seed=1, max_seq_len=4096, max_new_tokens=None)
+    assert t.task is not None and t.task_names == ["s", "l"]
+    assert np.mean(t.task == 0) == pytest.approx(0.75, abs=0.02)
+    assert (t.output_tokens[t.task == 1] == 500).all()
+    assert (t.prompt_tokens[t.task == 0] == 10).all()
+
+
+@pytest.mark.parametrize("mode", ["step", "linear"])
+def test_drift_switches_or_blends_by_arrival_time(mode: str) -> None:
+    spec = WorkloadSpec.model_validate({
+        "arrivals": {"kind": "poisson", "rate_rps": 50}, "duration_s": 200,
+        "prompt_tokens": {"kind": "fixed", "value_tokens": 10},
+        "output_tokens": {"kind": "drift", "mode": mode, "phases": [
+            {"start_s": 0, "source": {"kind": "fixed", "value_tokens": 100}},
+            {"start_s": 100, "source": {"kind": "fixed", "value_tokens": 900}}]}})
+    t = build_requests(spec, seed=1, max_seq_len=4096, max_new_tokens=None)
+    late = t.arrival_s >= 100
+    assert (t.output_tokens[late] == 900).all()
+    early = t.output_tokens[~late]
+    if mode == "step":
+        assert (early == 100).all()
+    else:  # the share of the next phase rises from 0 to 1 over [0, 100)
+        first, second = early[t.arrival_s[~late] < 50], early[t.arrival_s[~late] >= 50]
+        assert np.mean(first == 900) == pytest.approx(0.25, abs=0.06)
+        assert np.mean(second == 900) == pytest.approx(0.75, abs=0.06)
+
+
+def test_history_is_apart_from_the_run_and_from_time_zero() -> None:
+    from odma_sim.workload.generate import build_history
+
+    spec = WorkloadSpec.model_validate({
+        "arrivals": {"kind": "poisson", "rate_rps": 5}, "duration_s": 100,
+        "history_requests": 300,
+        "prompt_tokens": {"kind": "uniform", "low_tokens": 1, "high_tokens": 1000},
+        "output_tokens": {"kind": "drift", "phases": [
+            {"start_s": 0, "source": {"kind": "fixed", "value_tokens": 7}},
+            {"start_s": 50, "source": {"kind": "fixed", "value_tokens": 70}}]}})
+    run = build_requests(spec, seed=3, max_seq_len=4096, max_new_tokens=None)
+    hist = build_history(spec, seed=3, run_rows=len(run), max_seq_len=4096,
+                         max_new_tokens=None)
+    assert len(hist) == 300 and (hist.output_tokens == 7).all()
+    assert not np.array_equal(hist.prompt_tokens[:50], run.prompt_tokens[:50])
+
+
+def test_history_rows_of_a_trace_follow_the_run_rows(tmp_path: Path) -> None:
+    from odma_sim.workload.generate import build_history
+
+    rows = "\n".join(f"{i},{i + 1},{i + 2}" for i in range(10))
+    (tmp_path / "t.csv").write_text("t,p,o\n" + rows + "\n")
+    spec = WorkloadSpec.model_validate({
+        "arrivals": {"kind": "poisson", "rate_rps": 1}, "num_requests": 6,
+        "history_requests": 4, "prompt_tokens": {"kind": "trace"},
+        "output_tokens": {"kind": "trace"},
+        "trace": {"path": "t.csv", "columns": {"timestamp": "t", "input_tokens": "p",
+                                               "output_tokens": "o"}}})
+    run = build_requests(spec, seed=1, max_seq_len=100, max_new_tokens=None, base_dir=tmp_path)
+    hist = build_history(spec, seed=1, run_rows=6, max_seq_len=100, max_new_tokens=None,
+                         base_dir=tmp_path)
+    assert run.prompt_tokens.tolist() == [1, 2, 3, 4, 5, 6]
+    assert hist.prompt_tokens.tolist() == [7, 8, 9, 10]
+    too_many = spec.model_copy(update={"history_requests": 5})
+    with pytest.raises(InputError, match="history rows"):
+        build_history(too_many, seed=1, run_rows=6, max_seq_len=100, max_new_tokens=None,
+                      base_dir=tmp_path)

@@ -8,6 +8,7 @@ from typing import Any, ClassVar, Literal
 
 from odma_sim.hardware.cost import KVLayout
 from odma_sim.registry import Registry
+from odma_sim.repartition.planner import JointHistogram, Planner
 from odma_sim.strict import StrictModel
 
 PreemptionMode = Literal["recompute", "swap"]
@@ -173,5 +174,20 @@ class Allocator(ABC):
         they lie in runs that are too short: external fragmentation. Allocators that can
         scatter a request over any free slots have none."""
         return 0
+
+class BucketedAllocator(Allocator):
+    """An allocator whose slots follow bucket boundaries that a planner chooses; the
+    simulation runs the repartitioner for those with a ``repartition_spec``."""
+
+    boundaries: list[int]
+
+    @abstractmethod
+    def histogram(self) -> JointHistogram:
+        """An empty histogram in the shape this allocator's planner reads."""
+
+    @abstractmethod
+    def planner(self, hysteresis: float = 0.0, min_samples: float = 1.0) -> Planner:
+        """A planner consistent with how this allocator handles overflows."""
+
 
 allocators: Registry[type[Allocator]] = Registry("allocator")

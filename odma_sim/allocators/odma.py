@@ -15,8 +15,8 @@ from pydantic import Field, field_validator, model_validator
 from odma_sim.allocators.arena import Arena, Fit
 from odma_sim.allocators.base import (
     Allocation,
-    Allocator,
     AllocatorContext,
+    BucketedAllocator,
     Demand,
     GrowResult,
     allocators,
@@ -50,27 +50,34 @@ class OverflowSpec(StrictModel):
         "preempt", description="when no larger slot is free")
 
 
+class PlannerSpec(StrictModel):
+    """How boundaries are chosen, offline from the history and online alike."""
+
+    method: Literal["dp", "quantile"] = Field("dp", description="exact DP or quantile split")
+    bins: PositiveInt = Field(64, description="histogram bins over [0, max output]")
+    overflow_penalty_tokens: NonNegFloat = Field(
+        256.0, description="cost charged per overflow, in tokens (an assumed policy weight "
+        "for migrations, transient double slots and fragmentation)")
+
+
 class RepartitionSpec(StrictModel):
     """Online re-learning of bucket boundaries from completed requests."""
 
     period_s: PositiveFloat = Field(30.0, description="seconds between re-plans")
-    method: Literal["dp", "quantile"] = Field("dp", description="exact DP or quantile split")
-    bins: PositiveInt = Field(64, description="histogram bins over [0, max output]")
     half_life_s: PositiveFloat | None = Field(
         120.0, description="histogram decay half-life (null: no decay)")
     hysteresis: NonNegFloat = Field(
         0.05, description="apply only if expected waste falls by this share")
     min_samples: PositiveFloat = Field(50.0, description="no re-plan on less (decayed) mass")
-    overflow_penalty_tokens: NonNegFloat = Field(
-        0.0, description="extra waste charged per overflow, in tokens")
 
 
 class OdmaParams(StrictModel):
     predictor: Any = Field("odma", validate_default=True,
                            description="predictor kind or mapping with 'kind'")
     buckets: PositiveInt = Field(8, description="number of buckets K")
-    init: Literal["history_dp", "history_quantile", "equal_width"] = Field(
-        "history_dp", description="initial boundaries (history = the predictor's history)")
+    init: Literal["history", "equal_width"] = Field(
+        "history", description="initial boundaries: planned on the history's predictions, "
+        "or equal widths")
     boundaries: list[PositiveInt] | None = Field(
         None, description="explicit initial boundaries (output tokens, ascending)")
     margin_tokens: NonNegInt = Field(0, description="added to every slot")
@@ -82,6 +89,7 @@ class OdmaParams(StrictModel):
         "the most uncertain (sets the threshold from the history's uncertainties)")
     pool: PoolSpec | None = Field(PoolSpec(), description="safety pool (null: none)")
     overflow: OverflowSpec = OverflowSpec()
+    planner: PlannerSpec = PlannerSpec()
     repartition: RepartitionSpec | None = Field(
         RepartitionSpec(), description="online boundaries (null: fixed)")
     fit: Fit = Field("first_fit", description="free-run choice in both regions")
@@ -99,7 +107,7 @@ class OdmaParams(StrictModel):
         return self
 
 
-class OdmaAllocator(Allocator):
+class OdmaAllocator(BucketedAllocator):
     """Buckets over the predicted output length; one contiguous slot per request.
 
     - A request predicted at L_hat with uncertainty u gets a slot of
@@ -162,20 +170,21 @@ class OdmaAllocator(Allocator):
             self.threshold = float(np.quantile(uncertainty, 1.0 - p.route_share))
         if p.boundaries is not None or p.init == "equal_width":
             return None
-        rep = p.repartition
-        hist = JointHistogram(self.max_out, rep.bins if rep is not None else 64)
+        hist = self.histogram()
         hist.add(predicted, true)
-        method = "quantile" if p.init == "history_quantile" else "dp"
-        penalty = rep.overflow_penalty_tokens if rep is not None else 0.0
-        bounds, waste = self.planner(method, penalty).best(hist)
+        bounds, waste = self.planner().best(hist)
         self.set_boundaries(bounds)
         return waste
 
-    def planner(self, method: str, penalty_tokens: float, hysteresis: float = 0.0,
-                min_samples: float = 1.0) -> Planner:
+    def histogram(self) -> JointHistogram:
+        return JointHistogram(self.max_out, self.p.planner.bins)
+
+    def planner(self, hysteresis: float = 0.0, min_samples: float = 1.0) -> Planner:
         """A planner whose waste model matches where this allocator sends overflows."""
         model = "max" if self.p.overflow.target == "pool" else "next"
-        return Planner(self.p.buckets, method, hysteresis, penalty_tokens, min_samples, model)
+        pl = self.p.planner
+        return Planner(self.p.buckets, pl.method, hysteresis, pl.overflow_penalty_tokens,
+                       min_samples, model)
 
     def bucket_bounds(self, k: int) -> tuple[int, int]:
         return (0 if k == 0 else self.boundaries[k - 1]), self.boundaries[k]
@@ -335,7 +344,7 @@ class OracleBucketsAllocator(OdmaAllocator):
 class S3AllocParams(OdmaParams):
     predictor: Any = Field("s3", validate_default=True, description="S3's bucket classifier")
     buckets: PositiveInt = Field(10, description="S3's equal-width buckets")
-    init: Literal["history_dp", "history_quantile", "equal_width"] = "equal_width"
+    init: Literal["history", "equal_width"] = "equal_width"
     uncertainty_threshold: NonNegFloat | None = Field(None, description="no routing")
     pool: PoolSpec | None = None
     overflow: OverflowSpec = OverflowSpec(target="preempt")

@@ -10,7 +10,12 @@ from typing import Any
 import numpy as np
 import simpy
 
-from odma_sim.allocators.base import Allocator, AllocatorContext, allocators
+from odma_sim.allocators.base import (
+    Allocator,
+    AllocatorContext,
+    BucketedAllocator,
+    allocators,
+)
 from odma_sim.config.experiment import AllocatorSpec
 from odma_sim.engine.processes import arrival_process, engine_process, wake
 from odma_sim.engine.request import Request
@@ -24,7 +29,6 @@ from odma_sim.metrics.recorder import Recorder
 from odma_sim.models.spec import ModelSpec
 from odma_sim.predictors import FeatureTable, Predictor, PredictorContext, predictors
 from odma_sim.predictors.process import LabelLog, PredictionStage, predictor_process, refit_process
-from odma_sim.repartition.planner import JointHistogram
 from odma_sim.repartition.process import repartition_process
 from odma_sim.workload.generate import REJECTED, TRUNCATED, IntArray, RequestTable
 
@@ -190,8 +194,8 @@ def simulate(
                     "best_waste_tokens": None, "current_waste_tokens": None,
                     "samples": float(n)})))
         rep = allocs[0].repartition_spec
-        if rep is not None:
-            hist = JointHistogram(ctx.max_new_tokens, rep.bins)
+        if rep is not None and isinstance(allocs[0], BucketedAllocator):
+            hist = allocs[0].histogram()
             hist.add(hist_pred, history.output_tokens)  # the offline prior; it decays away
 
             def observe(q: Request) -> None:
@@ -199,8 +203,7 @@ def simulate(
                     hist.add([q.predicted_output_tokens], [q.output_tokens])
 
             hooks.append(observe)
-            planner = allocs[0].planner(rep.method, rep.overflow_penalty_tokens,  # type: ignore[attr-defined]
-                                        rep.hysteresis, rep.min_samples)
+            planner = allocs[0].planner(rep.hysteresis, rep.min_samples)
             env.process(repartition_process(env, planner, hist, allocs, bounds, rep.period_s,
                                             rep.half_life_s, result.bucket_log, all_done))
     env.process(arrival_process(env, live, sink, recorder))
