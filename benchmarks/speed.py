@@ -1,8 +1,9 @@
 """Simulation speed: requests and simulated seconds per wall-clock second.
 
 Runs the quickstart workload on mlu370-x4 with 10,000 requests (override with
---requests) through each allocator and prints one row per allocator. Absolute numbers
-depend on the machine; compare rows (and the ratio to the static row) within one run.
+--requests) through each allocator and prints one row per allocator (wall time
+includes training and refitting the predictors). Absolute numbers depend on the
+machine; compare rows (and the ratio to the static row) within one run.
 
     python benchmarks/speed.py [--requests N] [--rate RPS]
 """
@@ -17,7 +18,7 @@ import yaml
 
 from odma_sim.config.loader import build_experiment
 from odma_sim.engine.simulation import simulate
-from odma_sim.experiment import request_table
+from odma_sim.experiment import history_table, request_table
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -34,11 +35,13 @@ def main() -> None:
     raw["workload"]["num_requests"] = args.requests
     raw["workload"]["arrivals"]["rate_rps"] = args.rate
     raw["allocators"] = [{"kind": "static"}, {"kind": "paged"},
-                         {"kind": "paged", "name": "paged-per-head", "kv_layout": "per_head"}]
+                         {"kind": "paged", "name": "paged-per-head", "kv_layout": "per_head"},
+                         {"kind": "odma"}, {"kind": "s3"}]
     loaded = build_experiment(raw, path=REPO / "configs" / "quickstart.yaml")
     spec = loaded.spec
     t0 = time.perf_counter()
     table = request_table(loaded)
+    history = history_table(loaded, len(table))
     t_gen = time.perf_counter() - t0
     print(f"{args.requests} requests on {args.device} at {args.rate} req/s "
           f"(workload generated in {t_gen:.2f} s)")
@@ -49,7 +52,8 @@ def main() -> None:
     for alloc in spec.allocators:
         t0 = time.perf_counter()
         run = simulate(name=alloc.name, device=spec.devices[0], model=spec.model,
-                       engine=spec.engine, allocator=alloc, table=table, keep_timeline=False)
+                       engine=spec.engine, allocator=alloc, table=table, history=history,
+                       seed=spec.seed, keep_timeline=False)
         wall = time.perf_counter() - t0
         rate = args.requests / wall
         base = base or rate

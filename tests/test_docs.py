@@ -8,6 +8,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
 import yaml
 
 from conftest import REPO
@@ -33,12 +34,20 @@ def test_config_reference_is_current() -> None:
     )
 
 
-def test_quickstart_table_matches_a_fresh_run() -> None:
-    block = README.split("<!-- quickstart-table:begin -->")[1].split(
-        "<!-- quickstart-table:end -->")[0]
-    shown = block.strip().strip("`").strip()
-    res = run_experiment(load_experiment(REPO / "configs/quickstart.yaml"), progress=False)
-    assert format_table(res.summaries) == shown
+RUN_TABLES = re.findall(r"<!-- run-table:begin (\S+) -->\n```\n(.*?)```\n<!-- run-table:end -->",
+                        README, re.S)
+
+
+def test_readme_has_run_tables() -> None:
+    assert [c for c, _ in RUN_TABLES] == [
+        "configs/quickstart.yaml", "configs/odma_alpaca_like.yaml", "configs/odma_drift.yaml"]
+
+
+@pytest.mark.parametrize(("config", "shown"), RUN_TABLES, ids=[c for c, _ in RUN_TABLES])
+def test_run_table_matches_a_fresh_run(config: str, shown: str) -> None:
+    """Every comparison table in the README is what `odma-sim run <config>` prints."""
+    res = run_experiment(load_experiment(REPO / config), progress=False)
+    assert format_table(res.summaries) == shown.rstrip("\n")
 
 
 def test_example_config_validates() -> None:

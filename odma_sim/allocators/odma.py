@@ -55,9 +55,10 @@ class PlannerSpec(StrictModel):
 
     method: Literal["dp", "quantile"] = Field("dp", description="exact DP or quantile split")
     bins: PositiveInt = Field(64, description="histogram bins over [0, max output]")
-    overflow_penalty_tokens: NonNegFloat = Field(
-        256.0, description="cost charged per overflow, in tokens (an assumed policy weight "
-        "for migrations, transient double slots and fragmentation)")
+    overflow_penalty_tokens: NonNegFloat | None = Field(
+        None, description="cost charged per overflow, in tokens (null: half the largest "
+        "output length; an assumed weight for migrations, transient double slots and the "
+        "recomputes that follow when no larger slot is free)")
 
 
 class RepartitionSpec(StrictModel):
@@ -183,8 +184,10 @@ class OdmaAllocator(BucketedAllocator):
         """A planner whose waste model matches where this allocator sends overflows."""
         model = "max" if self.p.overflow.target == "pool" else "next"
         pl = self.p.planner
-        return Planner(self.p.buckets, pl.method, hysteresis, pl.overflow_penalty_tokens,
-                       min_samples, model)
+        penalty = pl.overflow_penalty_tokens
+        if penalty is None:
+            penalty = self.max_out / 2
+        return Planner(self.p.buckets, pl.method, hysteresis, penalty, min_samples, model)
 
     def bucket_bounds(self, k: int) -> tuple[int, int]:
         return (0 if k == 0 else self.boundaries[k - 1]), self.boundaries[k]
