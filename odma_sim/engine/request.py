@@ -19,6 +19,7 @@ class Request:
     prompt_tokens: int
     output_tokens: int
     task: int = -1
+    text: str | None = None
     truncated: bool = False
     replica: int = -1
     admit_s: float = math.nan

@@ -62,8 +62,11 @@ def make_requests(table: RequestTable) -> list[Request]:
     output = table.output_tokens.tolist()
     status = table.status.tolist()
     task = table.task.tolist() if table.task is not None else [-1] * len(table)
+    text: list[str | None] = [None] * len(table)
+    if table.prompt_text is not None:
+        text = list(table.prompt_text)
     for i in range(len(table)):
-        req = Request(i, arrival[i], prompt[i], output[i], task=task[i],
+        req = Request(i, arrival[i], prompt[i], output[i], task=task[i], text=text[i],
                       truncated=status[i] == TRUNCATED)
         if status[i] == REJECTED:
             req.status = "rejected"
@@ -79,6 +82,7 @@ def features(table: RequestTable, labels: bool) -> FeatureTable:
         prompt_tokens=table.prompt_tokens,
         task=table.task if table.task is not None else np.full(n, -1, dtype=np.int64),
         output_tokens=table.output_tokens if labels else None,
+        text=table.prompt_text,
     )
 
 

@@ -38,35 +38,41 @@ class FeatureTable:
     prompt_tokens: IntArray
     task: IntArray | None = None
     output_tokens: IntArray | None = None
+    text: list[str] | None = None
 
     def __len__(self) -> int:
         return len(self.prompt_tokens)
 
     @classmethod
     def from_requests(cls, reqs: Sequence[Request], labels: bool = False) -> FeatureTable:
+        texts = [r.text for r in reqs]
         return cls(
             request_id=np.fromiter((r.id for r in reqs), np.int64, len(reqs)),
             prompt_tokens=np.fromiter((r.prompt_tokens for r in reqs), np.int64, len(reqs)),
             task=np.fromiter((r.task for r in reqs), np.int64, len(reqs)),
             output_tokens=np.fromiter((r.output_tokens for r in reqs), np.int64, len(reqs))
             if labels else None,
+            text=None if any(t is None for t in texts) else [str(t) for t in texts],
         )
 
     def concat(self, other: FeatureTable) -> FeatureTable:
         def cat(a: Any, b: Any) -> Any:
-            return None if a is None or b is None else np.concatenate([a, b])
+            if a is None or b is None:
+                return None
+            return a + b if isinstance(a, list) else np.concatenate([a, b])
 
         return FeatureTable(cat(self.request_id, other.request_id),
                             cat(self.prompt_tokens, other.prompt_tokens),
                             cat(self.task, other.task),
-                            cat(self.output_tokens, other.output_tokens))
+                            cat(self.output_tokens, other.output_tokens),
+                            cat(self.text, other.text))
 
     def tail(self, n: int) -> FeatureTable:
         def t(a: Any) -> Any:
             return None if a is None else a[-n:]
 
         return FeatureTable(t(self.request_id), t(self.prompt_tokens), t(self.task),
-                            t(self.output_tokens))
+                            t(self.output_tokens), t(self.text))
 
 
 @dataclass(frozen=True)
@@ -80,7 +86,8 @@ class PredictorContext:
 
 
 def design_matrix(ft: FeatureTable, n_tasks: int) -> FloatArray:
-    """Numeric features: log prompt length and a one-hot task when tasks exist."""
+    """Numeric metadata features: log prompt length, and a one-hot request class when
+    the workload has classes. Text features come from :mod:`odma_sim.predictors.text`."""
     cols = [np.log1p(ft.prompt_tokens.astype(np.float64))[:, None]]
     if n_tasks and ft.task is not None:
         onehot = np.zeros((len(ft), n_tasks))

@@ -11,6 +11,7 @@ import numpy as np
 from pydantic import Field
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.linear_model import LogisticRegression
+from threadpoolctl import threadpool_limits
 
 from odma_sim.engine.request import Request
 from odma_sim.predictors.base import (
@@ -21,10 +22,14 @@ from odma_sim.predictors.base import (
     Predictor,
     PredictorContext,
     PredictorParams,
-    design_matrix,
     predictors,
 )
+from odma_sim.predictors.text import TextFeaturizer
 from odma_sim.strict import NonNegFloat, PositiveFloat, PositiveInt
+
+# ONE_THREAD: models are fitted and applied on one thread. The simulator already keeps
+# the machine busy (sweeps run one simulation per core), and OpenMP thread pools that
+# spin against each other made a 0.2 s fit take minutes on a loaded 2-core machine.
 
 
 class _Cached(Predictor):
@@ -78,9 +83,9 @@ class S3Predictor(_Cached):
     buckets over [0, max_output_tokens); the prediction is the bucket's upper edge.
 
     S3 fine-tunes DistilBERT on prompt text. Here the classifier is a multinomial
-    logistic regression over the features the workload carries (log prompt length and
-    the request class), trained once on the history split. Uncertainty is
-    1 - (probability of the chosen bucket)."""
+    logistic regression over hashed word 1- and 2-grams of the prompt (when the
+    workload has text), the log prompt length and the request class, trained once on
+    the history split. Uncertainty is 1 - (probability of the chosen bucket)."""
 
     kind = "s3"
     Params = S3Params
@@ -90,6 +95,7 @@ class S3Predictor(_Cached):
         assert isinstance(params, S3Params)
         self.p = params
         self.width = math.ceil(ctx.max_output_tokens / params.num_buckets)
+        self.features = TextFeaturizer(ctx.n_tasks, seed=ctx.seed)
         self.model: LogisticRegression | None = None
         self.only_class: int | None = None
 
@@ -100,11 +106,13 @@ class S3Predictor(_Cached):
         assert history.output_tokens is not None
         y = self.bucket_of(history.output_tokens)
         classes = np.unique(y)
+        self.features.fit(history)
         if len(classes) == 1:
             self.only_class, self.model = int(classes[0]), None
         else:
-            self.model = LogisticRegression(C=self.p.regularization, max_iter=500)
-            self.model.fit(design_matrix(history, self.ctx.n_tasks), y)
+            self.model = LogisticRegression(C=self.p.regularization, max_iter=1000)
+            with threadpool_limits(limits=1):
+                self.model.fit(self.features.sparse(history), y)
         self._invalidate()
 
     def _predict_table(self, ft: FeatureTable) -> tuple[IntArray, FloatArray, IntArray | None]:
@@ -113,7 +121,7 @@ class S3Predictor(_Cached):
             bucket = np.full(len(ft), self.only_class, dtype=np.int64)
             unc = np.zeros(len(ft))
         else:
-            proba = self.model.predict_proba(design_matrix(ft, self.ctx.n_tasks))
+            proba = self.model.predict_proba(self.features.sparse(ft))
             best = np.argmax(proba, axis=1)
             bucket = self.model.classes_[best].astype(np.int64)
             unc = 1.0 - proba[np.arange(len(ft)), best]
@@ -139,7 +147,8 @@ class OdmaPredictor(_Cached):
     """ODMA's lightweight predictor: a regression head with an uncertainty score.
 
     A heteroscedastic regression of ln(output length) on the request's features (log
-    prompt length, request class): one gradient-boosted model for the mean mu(x), a
+    prompt length, request class, and a 48-dimensional SVD projection of hashed word
+    n-grams when there is prompt text): one gradient-boosted model for the mean mu(x), a
     second for the spread sigma(x) (fitted to the absolute residuals, scaled to a
     normal's standard deviation). The estimate is exp(mu + z_q sigma) for the
     ``quantile`` q; the uncertainty is sigma, the log-space spread of this request's
@@ -156,6 +165,7 @@ class OdmaPredictor(_Cached):
         self.p = params
         self.refit_period_s = params.refit_period_s
         self.z = float(NormalDist().inv_cdf(params.quantile))
+        self.features = TextFeaturizer(ctx.n_tasks, seed=ctx.seed)
         self.mean: HistGradientBoostingRegressor | None = None
         self.scale: HistGradientBoostingRegressor | None = None
         self.version = 0
@@ -166,11 +176,12 @@ class OdmaPredictor(_Cached):
 
     def _fit(self, data: FeatureTable) -> None:
         assert data.output_tokens is not None
-        x = design_matrix(data, self.ctx.n_tasks)
-        y = np.log(data.output_tokens.astype(np.float64))
-        self.mean = self._model().fit(x, y)
-        resid = np.abs(y - self.mean.predict(x))
-        self.scale = self._model().fit(x, resid)
+        with threadpool_limits(limits=1):  # see ONE_THREAD
+            x = self.features.fit(data).dense(data)
+            y = np.log(data.output_tokens.astype(np.float64))
+            self.mean = self._model().fit(x, y)
+            resid = np.abs(y - self.mean.predict(x))
+            self.scale = self._model().fit(x, resid)
         self.version += 1
         self._invalidate()
 
@@ -182,9 +193,10 @@ class OdmaPredictor(_Cached):
 
     def _predict_table(self, ft: FeatureTable) -> tuple[IntArray, FloatArray, IntArray | None]:
         assert self.mean is not None and self.scale is not None, "predict before fit"
-        x = design_matrix(ft, self.ctx.n_tasks)
-        mu = self.mean.predict(x)
-        sigma = np.maximum(self.scale.predict(x), 0.0) * math.sqrt(math.pi / 2)
+        with threadpool_limits(limits=1):
+            x = self.features.dense(ft)
+            mu = self.mean.predict(x)
+            sigma = np.maximum(self.scale.predict(x), 0.0) * math.sqrt(math.pi / 2)
         est = np.exp(mu + self.z * sigma)
         length = np.clip(np.rint(est), 1, self.ctx.max_output_tokens).astype(np.int64)
         return length, sigma, None

@@ -56,17 +56,20 @@ class LabelLog:
     def __init__(self, history: FeatureTable) -> None:
         self.history = history
         self._rows: list[tuple[int, int, int, int]] = []
+        self._text: list[str] = []
         self.new_since_fit = 0
 
     def add(self, req: Request) -> None:
         self._rows.append((req.id, req.prompt_tokens, req.task, req.output_tokens))
+        self._text.append(req.text or "")
         self.new_since_fit += 1
 
     def window(self, n: int) -> FeatureTable:
         if not self._rows:
             return self.history.tail(n)
         a = np.array(self._rows[-n:], dtype=np.int64)
-        recent = FeatureTable(a[:, 0], a[:, 1], a[:, 2], a[:, 3])
+        text = self._text[-n:] if self.history.text is not None else None
+        recent = FeatureTable(a[:, 0], a[:, 1], a[:, 2], a[:, 3], text)
         if len(recent) >= n:
             return recent
         return self.history.tail(n - len(recent)).concat(recent)

@@ -11,6 +11,7 @@ import numpy.typing as npt
 
 from odma_sim.errors import InputError
 from odma_sim.rng import stream
+from odma_sim.workload.datasets import load_dataset
 from odma_sim.workload.lengths import DrawContext, draw
 from odma_sim.workload.spec import (
     BatchArrivals,
@@ -40,6 +41,9 @@ class RequestTable:
     requested_output_tokens: IntArray
     task: IntArray | None = None
     task_names: list[str] = field(default_factory=list)
+    prompt_text: list[str] | None = None
+    prompt_id: list[str] | None = None
+    output_lengths: str = "synthetic"  # measured | modelled | synthetic
 
     def __len__(self) -> int:
         return len(self.arrival_s)
@@ -134,12 +138,19 @@ def build_requests(
     base_dir: Path | None = None,
     source: str = "config",
     trace_offset: int = 0,
+    history: bool = False,
 ) -> RequestTable:
-    """Draw the request table. The same spec and seed always give the same table."""
+    """Draw the request table. The same spec and seed always give the same table.
+    ``history`` draws data-set prompts from the history split instead of the run's."""
     trace = load_trace(spec.trace, base_dir, source) if spec.trace is not None else None
     arrival = _arrivals(spec, trace, seed)
     n = len(arrival)
-    ctx = DrawContext(seed, trace, base_dir, source, trace_offset)
+    ds = rows = None
+    if spec.dataset is not None:
+        ds = load_dataset(spec.dataset, base_dir, source)
+        pool = ds.rows(spec.dataset.train_split if history else spec.dataset.run_split)
+        rows = pool[stream(seed, "workload.dataset.rows").integers(0, len(pool), n)]
+    ctx = DrawContext(seed, trace, base_dir, source, trace_offset, ds, rows)
     prompt, output, task = _class_lengths(spec, arrival, ctx)
     cap_new = max_new_tokens if max_new_tokens is not None else max_seq_len
     fit_prompt = np.minimum(prompt, max_seq_len - 1)
@@ -159,6 +170,11 @@ def build_requests(
         requested_output_tokens=output.astype(np.int64),
         task=task,
         task_names=[c.name for c in spec.classes] if spec.classes else [],
+        prompt_text=None if ds is None or ds.text is None or rows is None
+        else [ds.text[r] for r in rows.tolist()],
+        prompt_id=None if ds is None or rows is None
+        else [ds.prompt_id[r] for r in rows.tolist()],
+        output_lengths=spec.output_provenance(),
     )
 
 
@@ -175,8 +191,9 @@ def build_history(
     """``spec.history_requests`` labelled requests for training predictors offline.
 
     They come from the same workload on a separate random stream, all at time 0 (so a
-    drifting workload's history is its starting distribution), and from trace rows
-    after the run's ``run_rows`` when lengths come from a trace: never the run's own."""
+    drifting workload's history is its starting distribution), from trace rows after
+    the run's ``run_rows`` when lengths come from a trace, and from the data set's
+    history split: never the run's own requests or prompts."""
     hist = spec.model_copy(update={
         "arrivals": BatchArrivals(kind="batch"),
         "num_requests": spec.history_requests,
@@ -185,4 +202,4 @@ def build_history(
     hist_seed = int(stream(seed, "workload.history").integers(2**62))
     return build_requests(hist, seed=hist_seed, max_seq_len=max_seq_len,
                           max_new_tokens=max_new_tokens, base_dir=base_dir, source=source,
-                          trace_offset=run_rows)
+                          trace_offset=run_rows, history=True)

@@ -109,6 +109,68 @@ class TraceLength(StrictModel):
     kind: Literal["trace"]
 
 
+class DatasetLength(StrictModel):
+    """Lengths from ``workload.dataset``: the prompt's length, or one of its measured
+    output lengths (``sample``: a random one per request, the first, or their mean)."""
+
+    kind: Literal["dataset"]
+    sample: Literal["random", "first", "mean"] = Field(
+        "random", description="which measured output length a request gets")
+
+
+class TextRule(StrictModel):
+    """Prompts matching ``pattern`` (a case-insensitive regular expression searched
+    from the start) get lengths with this median."""
+
+    pattern: str = Field(description="regular expression, e.g. '^(how|why) '")
+    median_tokens: PositiveFloat = Field(description="median length for matching prompts")
+    sigma: PositiveFloat | None = Field(None, description="spread (default: the source's)")
+
+
+class TailSpec(StrictModel):
+    """A heavy tail: this share of requests draws from a second log-normal."""
+
+    share: float = Field(gt=0.0, lt=1.0, description="share of requests in the tail")
+    median_tokens: PositiveFloat = Field(description="median of the tail")
+    sigma: PositiveFloat = Field(0.5, description="spread of the tail")
+
+
+class TextRulesLength(StrictModel):
+    """A length model conditioned on the prompt text: the first matching rule's
+    log-normal (else the default), mixed with an optional heavy tail. For data sets
+    without measured lengths; every output that uses it says 'modelled'."""
+
+    kind: Literal["text_rules"]
+    rules: list[TextRule] = Field(default_factory=list, description="tried in order")
+    median_tokens: PositiveFloat = Field(description="median when no rule matches")
+    sigma: PositiveFloat = Field(description="standard deviation of ln(length)")
+    tail: TailSpec | None = Field(None, description="heavy-tail mixture component")
+    min_tokens: PositiveInt = Field(1, description="lower clip")
+    max_tokens: PositiveInt | None = Field(None, description="upper clip")
+
+
+class HistogramLength(StrictModel):
+    """Draws a bin by its count, then a uniform integer in (lo, hi]. ``path`` is a CSV
+    with columns lo, hi, count (for example a fitted aggregate under traces/)."""
+
+    kind: Literal["histogram"]
+    path: str | None = Field(None, description="CSV with lo, hi, count")
+    edges: list[NonNegInt] | None = Field(None, description="bin edges (inline)")
+    counts: list[NonNegFloat] | None = Field(None, description="bin counts (inline)")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> HistogramLength:
+        inline = self.edges is not None or self.counts is not None
+        if inline == (self.path is not None):
+            raise ValueError("give either 'path' or 'edges' with 'counts'")
+        if inline:
+            if self.edges is None or self.counts is None:
+                raise ValueError("'edges' and 'counts' go together")
+            if len(self.edges) != len(self.counts) + 1 or sum(self.counts) <= 0:
+                raise ValueError("need len(edges) == len(counts) + 1 and a positive count")
+        return self
+
+
 class DriftPhase(StrictModel):
     """From ``start_s`` of simulated time on, lengths come from ``source``."""
 
@@ -138,7 +200,8 @@ class DriftLength(StrictModel):
 
 
 LengthSource = Annotated[
-    FixedLength | UniformLength | LognormalLength | EmpiricalLength | TraceLength | DriftLength,
+    FixedLength | UniformLength | LognormalLength | EmpiricalLength | TraceLength
+    | DatasetLength | TextRulesLength | HistogramLength | DriftLength,
     Field(discriminator="kind"),
 ]
 DriftPhase.model_rebuild()
@@ -183,6 +246,55 @@ class TraceSpec(StrictModel):
     max_rows: PositiveInt | None = Field(None, description="rows to use from start_row")
 
 
+# ---------------------------------------------------------------- data sets
+
+DATASET_SPLITS = {  # default (run split, history split) per format
+    "castillo": ("test", "validate"),
+    "alpaca-seqsched": ("validate", "train"),
+    "nq-open": ("test", "train"),
+}
+
+
+class DatasetSpec(StrictModel):
+    """A real data set as a pool of prompts (see odma_sim/workload/datasets.py).
+
+    - ``castillo``: CASTILLO Alpaca records (prompt text and tokens, ten sampled output
+      lengths per prompt and model); splits train / validate / test;
+    - ``alpaca-seqsched``: Alpaca lengths of Zheng et al. (reference answer ``L_gt``
+      and Vicuna-7B samples), no prompt text or length; splits train / validate;
+    - ``nq-open``: NQ-Open questions (text; prompt length estimated from characters),
+      no output lengths; the first file is the train split, the rest test.
+    Requests draw prompts of ``split``; predictors train on ``history_split``."""
+
+    format: Literal["castillo", "alpaca-seqsched", "nq-open"]
+    path: str | list[str] = Field(description="file(s); 'data:' paths resolve under "
+                                  "$ODMA_SIM_DATA or <repo>/../shared/data")
+    model: str = Field("Qwen--Qwen2.5-7B-Instruct-1M", description="castillo: the model")
+    drop_capped: bool = Field(True, description="castillo: drop samples that hit the cap")
+    length_field: Literal["L_gt", "L_t0.0", "L_t0.3", "L_t0.5", "L_t0.7", "vicuna"] = Field(
+        "L_gt", description="alpaca-seqsched: which length (vicuna: the four samples)")
+    chars_per_token: PositiveFloat = Field(4.27, description="nq-open: prompt chars per token")
+    template_tokens: NonNegInt = Field(0, description="nq-open: chat-template tokens added")
+    split: str | None = Field(None, description="prompts for the run (default per format)")
+    history_split: str | None = Field(
+        None, description="prompts for predictor training (default per format)")
+
+    @property
+    def run_split(self) -> str:
+        return self.split or DATASET_SPLITS[self.format][0]
+
+    @property
+    def train_split(self) -> str:
+        return self.history_split or DATASET_SPLITS[self.format][1]
+
+    @model_validator(mode="after")
+    def _apart(self) -> DatasetSpec:
+        if self.run_split == self.train_split:
+            raise ValueError("split and history_split must differ, or prompts would leak "
+                             "from training into the run")
+        return self
+
+
 # ---------------------------------------------------------------- workload
 
 
@@ -198,6 +310,7 @@ class WorkloadSpec(StrictModel):
         None, description="a mixture of request classes instead of prompt/output_tokens"
     )
     trace: TraceSpec | None = Field(None, description="a trace file for 'trace' sources")
+    dataset: DatasetSpec | None = Field(None, description="a data set for 'dataset' sources")
     num_requests: PositiveInt | None = Field(None, description="stop generating after N")
     duration_s: PositiveFloat | None = Field(None, description="stop generating after T s")
     over_length: Literal["truncate", "reject"] = Field(
@@ -207,6 +320,15 @@ class WorkloadSpec(StrictModel):
         2000, description="labelled past requests that predictors train on (drawn apart "
         "from the run, all from the distribution at time 0)"
     )
+
+    def output_provenance(self) -> str:
+        """'measured' (trace or data set), 'modelled' (a model of a data set's lengths)
+        or 'synthetic' (distributions given in the config)."""
+        kinds = {src.kind for key, src in self.length_sources() if "output_tokens" in key}
+        kinds.discard("drift")
+        if kinds <= {"trace", "dataset"}:
+            return "measured"
+        return "modelled" if "text_rules" in kinds or self.dataset is not None else "synthetic"
 
     def length_sources(self) -> list[tuple[str, LengthSource]]:
         """Every length source with its dotted key, drift phases included."""
@@ -238,9 +360,10 @@ class WorkloadSpec(StrictModel):
                 raise ValueError("class names must be unique")
         elif self.prompt_tokens is None or self.output_tokens is None:
             raise ValueError("give 'prompt_tokens' and 'output_tokens' (or 'classes')")
-        uses_trace = self.arrivals.kind == "trace" or any(
-            src.kind == "trace" for _, src in self.length_sources()
-        )
+        kinds = {src.kind for _, src in self.length_sources()}
+        if kinds & {"dataset", "text_rules"} and self.dataset is None:
+            raise ValueError("a 'dataset' or 'text_rules' length source needs a 'dataset'")
+        uses_trace = self.arrivals.kind == "trace" or "trace" in kinds
         if uses_trace and self.trace is None:
             raise ValueError("a 'trace' arrival or length source needs a 'trace' section")
         if self.num_requests is None and self.duration_s is None and not uses_trace:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,7 +47,19 @@ class Trace:
         return 0
 
 
+def data_root() -> Path:
+    """Where ``data:`` paths point: $ODMA_SIM_DATA, else <repo>/../shared/data."""
+    env = os.environ.get("ODMA_SIM_DATA")
+    if env:
+        return Path(env).expanduser()
+    return Path(__file__).resolve().parents[3] / "shared" / "data"
+
+
 def resolve_path(path: str, base_dir: Path | None) -> Path:
+    """``data:rel/path`` resolves under :func:`data_root`; relative paths under
+    ``base_dir`` (the config's folder)."""
+    if path.startswith("data:"):
+        return data_root() / path[len("data:"):].lstrip("/")
     p = Path(path).expanduser()
     if not p.is_absolute() and base_dir is not None:
         p = base_dir / p
