@@ -7,6 +7,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from odma_sim import __version__
 from odma_sim.errors import InputError
@@ -45,9 +46,11 @@ def cmd_run(args: argparse.Namespace) -> int:
                          value=str(out), expected="a directory path")
     result = run_experiment(loaded, progress=None if not args.quiet else False)
     write_run(result, out)  # before printing: a closed stdout must not lose the results
+    lengths = result.table.output_lengths
     print(f"{loaded.spec.name}: {len(result.table)} requests "
           f"({result.table.n_rejected} rejected, {result.table.n_truncated} truncated), "
-          f"seed {loaded.spec.seed}, model {loaded.spec.model.name}")
+          f"seed {loaded.spec.seed}, model {loaded.spec.model.name}, output lengths "
+          f"{'MODELLED (assumed, not measured)' if lengths == 'modelled' else lengths}")
     print(format_table(result.summaries))
     print(LEGEND)
     print(f"results in {out}/ (summary.json, summary.png, records/, timeline/)")
@@ -130,6 +133,77 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_workload(ref: str) -> tuple[Any, Path | None, str, str | None]:
+    """A workload from a preset name, a workload YAML or an experiment YAML:
+    (spec, base dir, source, paper data set or None)."""
+    from pydantic import ValidationError
+
+    from odma_sim.config.loader import _resolve_preset
+    from odma_sim.config.presets import read_yaml
+    from odma_sim.config.validation import to_input_error
+    from odma_sim.workload.spec import WorkloadSpec
+
+    path = Path(ref)
+    if path.is_file():
+        raw, base, source = read_yaml(path), path.parent, str(path)
+        if isinstance(raw, dict) and "workload" in raw:
+            raw = raw["workload"]
+        raw = _resolve_preset("workloads", raw, base_dir=base, source=source, key="workload")
+    else:
+        base, source = None, f"workload preset '{ref}'"
+        raw = _resolve_preset("workloads", ref, base_dir=None, source="--workload",
+                              key="workload")
+    try:
+        spec = WorkloadSpec.model_validate(raw)
+    except ValidationError as exc:
+        raise to_input_error(exc, WorkloadSpec, source=source, prefix="workload") from None
+    paper = None
+    if spec.dataset is not None:
+        paper = "nq" if spec.dataset.format == "nq-open" else "alpaca"
+    return spec, base, source, paper
+
+
+def cmd_predictors_evaluate(args: argparse.Namespace) -> int:
+    from odma_sim.predictors import predictors
+    from odma_sim.predictors.evaluate import evaluate_one
+    from odma_sim.report.predictors import format_scores, format_timing, write_evaluation
+    from odma_sim.workload.generate import build_history, build_requests
+
+    spec, base, source, paper = _load_workload(args.workload)
+    names = [n.strip() for n in args.predictors.split(",") if n.strip()]
+    for n in names:
+        predictors.get(n, source="--predictors", key="--predictors")
+    big = 1 << 30  # no truncation: lengths above --max-len fall in the last bucket
+    test = build_requests(spec, seed=args.seed, max_seq_len=big, max_new_tokens=None,
+                          base_dir=base, source=source)
+    history = build_history(spec, seed=args.seed, run_rows=len(test), max_seq_len=big,
+                            max_new_tokens=None, base_dir=base, source=source)
+    scores = [evaluate_one(n, history, test, seed=args.seed, buckets=args.buckets,
+                           max_len=args.max_len, odma_buckets=args.odma_buckets)
+              for n in names]
+    label = Path(args.workload).stem
+    lengths = test.output_lengths
+    print(f"{label}: {len(history)} training requests, {len(test)} evaluation requests, "
+          f"output lengths {'MODELLED (assumed)' if lengths == 'modelled' else lengths}; "
+          f"S3 scheme: {args.buckets} equal buckets over [0, {args.max_len}); "
+          f"ODMA scheme: {args.odma_buckets} learned buckets")
+    print(format_scores(scores, paper))
+    print(format_timing(scores))
+    if paper:
+        print(f"paper acc: arXiv 2512.09427 on {'Google NQ' if paper == 'nq' else 'Alpaca'} "
+              "(bucket scheme, lengths and model unpublished). S3-scheme columns: under/over "
+              "= predicted bucket below/above the true one.")
+    out = Path(args.out) if args.out else Path("runs") / f"predictors-{label}"
+    write_evaluation(out, scores, {
+        "workload": label, "source": source, "seed": args.seed, "buckets": args.buckets,
+        "max_len": args.max_len, "odma_buckets": args.odma_buckets,
+        "output_lengths": test.output_lengths, "training_requests": len(history),
+        "evaluation_requests": len(test),
+    })
+    print(f"results in {out}/ (predictors.csv, confusion.png)")
+    return 0
+
+
 def cmd_config_reference(args: argparse.Namespace) -> int:
     from odma_sim.config.reference import config_reference, update_block
 
@@ -182,6 +256,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     ls = sub.add_parser("list", help="list device and model presets and allocators")
     ls.set_defaults(func=cmd_list)
+
+    pr = sub.add_parser("predictors", help="evaluate length predictors offline")
+    psub = pr.add_subparsers(dest="predictors_command", required=True, metavar="ACTION")
+    ev = psub.add_parser("evaluate", help="train on a workload's history split, score its "
+                         "run split, print the accuracy table")
+    ev.add_argument("--workload", required=True,
+                    help="workload preset (alpaca, nq, ...), workload YAML or experiment YAML")
+    ev.add_argument("--predictors", default="constant,s3,odma,noisy,oracle",
+                    help="comma-separated predictor kinds")
+    ev.add_argument("--buckets", type=_positive_int, default=10, help="S3-scheme buckets")
+    ev.add_argument("--max-len", type=_positive_int, default=2048,
+                    help="S3-scheme upper end of the buckets (tokens)")
+    ev.add_argument("--odma-buckets", type=_positive_int, default=8,
+                    help="learned buckets of the ODMA scheme")
+    ev.add_argument("--seed", type=_seed, default=0)
+    ev.add_argument("--out", help="output directory (default runs/predictors-<workload>)")
+    ev.set_defaults(func=cmd_predictors_evaluate)
 
     cr = sub.add_parser("config-reference", help="print every config key as a markdown table")
     cr.add_argument("--update", metavar="FILE",

@@ -50,6 +50,33 @@ def test_run_table_matches_a_fresh_run(config: str, shown: str) -> None:
     assert format_table(res.summaries) == shown.rstrip("\n")
 
 
+EVAL_TABLES = re.findall(r"<!-- eval-table:begin (\S+) -->\n```\n(.*?)```\n<!-- eval-table:end -->",
+                         README, re.S)
+
+
+def test_readme_has_eval_tables() -> None:
+    assert [w for w, _ in EVAL_TABLES] == ["alpaca", "nq", "alpaca-reference"]
+
+
+@pytest.mark.parametrize(("workload", "shown"), EVAL_TABLES, ids=[w for w, _ in EVAL_TABLES])
+def test_eval_table_matches_a_fresh_evaluation(shared_data: Path, workload: str,
+                                               shown: str) -> None:
+    """Every predictor-accuracy table in the README is what
+    `odma-sim predictors evaluate --workload <preset>` prints."""
+    from odma_sim.cli import _load_workload
+    from odma_sim.predictors.evaluate import evaluate_one
+    from odma_sim.report.predictors import format_scores
+    from odma_sim.workload.generate import build_history, build_requests
+
+    spec, _, _, paper = _load_workload(workload)
+    test = build_requests(spec, seed=0, max_seq_len=1 << 30, max_new_tokens=None)
+    hist = build_history(spec, seed=0, run_rows=len(test), max_seq_len=1 << 30,
+                         max_new_tokens=None)
+    scores = [evaluate_one(k, hist, test, seed=0)
+              for k in ("constant", "s3", "odma", "noisy", "oracle")]
+    assert format_scores(scores, paper) == shown.rstrip("\n")
+
+
 def test_example_config_validates() -> None:
     raw = yaml.safe_load(fenced_after("## Writing a config", "yaml"))
     spec = build_experiment(raw).spec

@@ -112,6 +112,9 @@ def build_experiment(
     if "model" in raw:
         raw["model"] = _resolve_preset("models", raw["model"], base_dir=base_dir, source=source,
                                        key="model")
+    if "workload" in raw:
+        raw["workload"] = _resolve_preset("workloads", raw["workload"], base_dir=base_dir,
+                                          source=source, key="workload")
     if "allocators" in raw:
         raw["allocators"] = _allocator_specs(raw["allocators"], source)
     if seed is not None:

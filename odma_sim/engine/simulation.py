@@ -52,6 +52,7 @@ class RunResult:
     bucket_log: list[dict[str, Any]] = field(default_factory=list)
     predictor: str | None = None
     predictor_fit_wall_s: float = 0.0
+    output_lengths: str = "synthetic"
 
 
 def make_requests(table: RequestTable) -> list[Request]:
@@ -159,7 +160,8 @@ def simulate(
         wake(router.route(req))
 
     result = RunResult(name, allocator, device, model, engine, requests, recorder,
-                       ctx.arena_tokens, capacity, cost.kv_bytes_per_token, 0.0, 0.0)
+                       ctx.arena_tokens, capacity, cost.kv_bytes_per_token, 0.0, 0.0,
+                       output_lengths=table.output_lengths)
     sink: Callable[[Request], None] = dispatch
     pspec = allocs[0].predictor_spec
     if pspec is not None:

@@ -19,7 +19,8 @@ RECORD_COLUMNS = [f.name for f in fields(Request)]
 
 # The summary keys every run reports, in table order (null where not applicable).
 SUMMARY_KEYS = [
-    "name", "allocator", "device", "model", "requests", "completed", "dropped", "rejected",
+    "name", "allocator", "device", "model", "output_lengths", "requests", "completed",
+    "dropped", "rejected",
     "truncated", "rps", "tps_output", "tps_total", "kv_utilization", "kv_utilization_time_avg",
     "kv_occupancy", "ext_frag_time_avg", "frag_blocked_admissions", "kv_alpha_eff",
     "decode_step_mean_s", "mean_batch", "ttft_p50_s", "ttft_p90_s", "ttft_p99_s", "tpot_p50_s",
@@ -96,6 +97,7 @@ def summarize(result: RunResult, recs: pd.DataFrame | None = None) -> dict[str, 
         "allocator": result.allocator.kind,
         "device": result.device.name,
         "model": result.model.name,
+        "output_lengths": result.output_lengths,
         "requests": len(df),
         "completed": len(done),
         "dropped": int((df["status"] == "dropped").sum()),

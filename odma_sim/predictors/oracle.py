@@ -9,6 +9,7 @@ from pydantic import Field
 
 from odma_sim.engine.request import Request
 from odma_sim.predictors.base import (
+    FeatureTable,
     FloatArray,
     Prediction,
     Predictor,
@@ -25,13 +26,15 @@ class OracleParams(PredictorParams):
 
 @predictors.register("oracle")
 class OraclePredictor(Predictor):
-    """The true output length with uncertainty 0: an upper bound for any predictor."""
+    """The true output length (capped at the largest bucket) with uncertainty 0: an
+    upper bound for any predictor."""
 
     kind = "oracle"
     Params = OracleParams
 
     def predict(self, reqs: Sequence[Request]) -> list[Prediction]:
-        return [Prediction(r.output_tokens, 0.0) for r in reqs]
+        cap = self.ctx.max_output_tokens
+        return [Prediction(min(r.output_tokens, cap), 0.0) for r in reqs]
 
 
 class NoisyParams(PredictorParams):
@@ -73,3 +76,29 @@ class NoisyPredictor(Predictor):
                                  self.ctx.max_output_tokens))
             out.append(Prediction(length, self.p.sigma))
         return out
+
+
+class ConstantParams(PredictorParams):
+    quantile: float = Field(0.5, gt=0.0, lt=1.0, description="quantile of the history")
+
+
+@predictors.register("constant")
+class ConstantPredictor(Predictor):
+    """One length for every request, a quantile of the history: the baseline a learned
+    predictor has to beat."""
+
+    kind = "constant"
+    Params = ConstantParams
+
+    def __init__(self, params: PredictorParams, ctx: PredictorContext) -> None:
+        super().__init__(params, ctx)
+        assert isinstance(params, ConstantParams)
+        self.p = params
+        self.length = 1
+
+    def fit(self, history: FeatureTable) -> None:
+        assert history.output_tokens is not None
+        self.length = int(np.quantile(history.output_tokens, self.p.quantile))
+
+    def predict(self, reqs: Sequence[Request]) -> list[Prediction]:
+        return [Prediction(self.length, 0.0) for _ in reqs]

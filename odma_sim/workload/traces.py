@@ -56,10 +56,13 @@ def data_root() -> Path:
 
 
 def resolve_path(path: str, base_dir: Path | None) -> Path:
-    """``data:rel/path`` resolves under :func:`data_root`; relative paths under
+    """``data:rel/path`` resolves under :func:`data_root`, ``repo:rel/path`` under the
+    repository (the project's own derived files); other relative paths under
     ``base_dir`` (the config's folder)."""
     if path.startswith("data:"):
         return data_root() / path[len("data:"):].lstrip("/")
+    if path.startswith("repo:"):
+        return Path(__file__).resolve().parents[2] / path[len("repo:"):].lstrip("/")
     p = Path(path).expanduser()
     if not p.is_absolute() and base_dir is not None:
         p = base_dir / p
