@@ -106,8 +106,8 @@ def cmd_device(args: argparse.Namespace) -> int:
         print(f"  random access: mechanistic, t_sw {mem.t_sw_s * 1e9:.2f} ns, interleave "
               f"{mem.interleave_bytes} B, p_eff {mem.p_eff}")
     else:
-        print(f"  random access: empirical, alpha {ra.alpha} for chunks up to "
-              f"{ra.alpha_max_chunk_bytes} B")
+        print(f"  random access: empirical, alpha {ra.alpha} at chunks of "
+              f"{ra.alpha_chunk_bytes} B")
     print(f"  {'chunk':>9}  {'alpha':>6}  {'effective GB/s':>14}")
     for row in curve.itertuples(index=False):
         size = int(row.chunk_bytes)  # type: ignore[arg-type]

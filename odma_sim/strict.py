@@ -8,9 +8,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class StrictModel(BaseModel):
-    """Unknown keys are errors, values are not coerced across types, objects are frozen."""
+    """Unknown keys are errors, infinities and NaN are refused, objects are frozen."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False, allow_inf_nan=False)
 
 
 # A fraction in (0, 1]: efficiencies, usable shares.

@@ -171,3 +171,28 @@ def test_real_process_exit_status(tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr
     assert "workload.arrivals.rate_rps" in proc.stderr
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(("mutate", "needles"), [
+    (_set("allocators", [{"kind": "paged", "block_tokens": 64}]),
+     ["allocators[0]", "can use only 0 of the 10 KV slots"]),
+    (_set("workload.arrivals", {"kind": "poisson", "rate_rps": float("inf")}),
+     ["workload.arrivals.rate_rps", "finite number"]),
+], ids=["block-larger-than-arena", "infinite-rate"])
+def test_more_bad_configs(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                          mutate: Callable[[dict[str, Any], Path], Any],
+                          needles: list[str]) -> None:
+    cfg = write_config(tmp_path, mutate)
+    assert main(["validate", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    for needle in needles:
+        assert needle in err, err
+
+
+def test_duplicate_yaml_keys_are_refused(tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = tmp_path / "dup.yaml"
+    cfg.write_text("name: a\nseed: 1\nname: b\n")
+    assert main(["validate", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert "line 3" in err and "'name' appears twice" in err

@@ -116,7 +116,8 @@ def test_every_overflow_ends_in_a_counted_outcome(overflow: dict[str, str]) -> N
         assert s["stalls"] > 0 or s["preemptions"] == 0
 
 
-def compare(allocs: list[dict[str, Any]], n: int = 800, **work: Any) -> ExperimentResult:
+def compare(allocs: list[dict[str, Any]], n: int = 800, engine: dict[str, Any] | None = None,
+            **work: Any) -> ExperimentResult:
     raw: dict[str, Any] = {
         "name": "cmp", "seed": 2, "device": "mlu370-x4", "model": "deepseek-r1-distill-qwen-7b",
         "workload": {"arrivals": {"kind": "poisson", "rate_rps": 20},
@@ -128,7 +129,7 @@ def compare(allocs: list[dict[str, Any]], n: int = 800, **work: Any) -> Experime
                           "output_tokens": {"kind": "lognormal", "median_tokens": 500,
                                             "sigma": 0.2, "max_tokens": 1800}}],
                      "num_requests": n, "history_requests": 600, **work},
-        "engine": {"max_batch": 256, "max_seq_len": 2048},
+        "engine": {"max_batch": 256, "max_seq_len": 2048, **(engine or {})},
         "allocators": allocs, "output": {"timeline": False},
     }
     return run_experiment(build_experiment(raw), progress=False)
@@ -200,3 +201,22 @@ def test_boundaries_follow_a_drift_and_static_buckets_do_not() -> None:
         late = recs[(recs.arrival_s > 200) & (recs.status == "finished")]
         util[run.name] = late.final_kv_tokens.sum() / late.reserved_tokens.sum()
     assert util["odma"] > util["odma-static"] + 0.05
+
+
+def test_run_ends_with_its_last_request_and_nothing_is_left_pending() -> None:
+    """The refit and repartition processes must not stretch a drained run; a run cut
+    at its duration reports every arrived request, including those still waiting for
+    a prediction."""
+    allocs = [{"kind": "odma", "predictor": {"kind": "odma", "latency_s": 0.05,
+                                             "refit_period_s": 7},
+               "repartition": {"period_s": 11}}]
+    res = compare(allocs, n=300)
+    run, recs = res.runs[0], res.records[0]
+    assert run.sim_time_s == pytest.approx(recs.finish_s.max())
+    cut = compare(allocs, n=300, duration_s=4.0, engine={"drain": False})
+    recs = cut.records[0]
+    assert cut.runs[0].sim_time_s == pytest.approx(4.0)
+    assert set(recs.status) == {"finished", "dropped"}  # nothing left "pending"
+    dropped = recs[recs.status == "dropped"]
+    assert (dropped.drop_reason == "unfinished").all()
+    assert dropped.predicted_s.isna().any()  # some were still waiting for a prediction

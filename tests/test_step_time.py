@@ -64,11 +64,15 @@ def test_reference_step_contiguous_is_87ms() -> None:
 def test_reference_step_with_alpha_half_is_116ms() -> None:
     dev = device("mlu370-x4", compute={"kernel_launch_s": 0.0},
                  memory={"random_access": {"mode": "empirical", "alpha": 0.5,
-                                           "alpha_max_chunk_bytes": 65536}})
+                                           "alpha_chunk_bytes": 16384}})
     cost = CostModel(dev, model(QWEN))
-    assert _decode_64x2048(cost, 16) == pytest.approx(0.116, rel=0.03)
-    # contiguous extents are above the empirical threshold: they still stream
+    assert _decode_64x2048(cost, 16) == pytest.approx(0.116, rel=0.03)  # 16 KiB blocks
+    # contiguous regions pay the same fixed overhead once: they nearly stream
     assert _decode_64x2048(cost, 2048) == pytest.approx(0.087, rel=0.03)
+    a = alpha(cost.access, [16384, 4096, 2 << 20])
+    assert a[0] == pytest.approx(0.5)
+    assert a[1] == pytest.approx(4096 / (4096 + 16384))
+    assert a[2] > 0.99
 
 
 def test_reference_step_on_h100_is_about_8ms() -> None:

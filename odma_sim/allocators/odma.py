@@ -152,7 +152,10 @@ class OdmaAllocator(BucketedAllocator):
 
     # ------------------------------------------------------------------ buckets
     def equal_width(self, k: int) -> list[int]:
-        return [min(self.max_out, math.ceil(self.max_out * (i + 1) / k)) for i in range(k)]
+        """Edges (i + 1) w, w = ceil(max / k): the same edges as S3's classifier, whose
+        prediction is a bucket's upper edge."""
+        width = math.ceil(self.max_out / k)
+        return sorted({min(self.max_out, width * (i + 1)) for i in range(k)})
 
     def set_boundaries(self, boundaries: list[int]) -> None:
         """New upper bounds for new admissions; the last is forced to max output."""
@@ -178,7 +181,7 @@ class OdmaAllocator(BucketedAllocator):
         return waste
 
     def histogram(self) -> JointHistogram:
-        return JointHistogram(self.max_out, self.p.planner.bins)
+        return JointHistogram(self.max_out, min(self.p.planner.bins, self.max_out))
 
     def planner(self, hysteresis: float = 0.0, min_samples: float = 1.0) -> Planner:
         """A planner whose waste model matches where this allocator sends overflows."""
@@ -250,9 +253,10 @@ class OdmaAllocator(BucketedAllocator):
             return GrowResult(ok=False)
         prompt = alloc.tag if isinstance(alloc.tag, int) else 0
         placed = None
+        want = top
         if self.p.overflow.target == "next_bucket":
-            k = bisect.bisect_left(self.boundaries, needed_tokens - prompt)
-            k = min(max(k, bucket + 1), top)
+            k = want = min(max(bisect.bisect_left(self.boundaries, needed_tokens - prompt),
+                               bucket + 1), top)
             size = self._slot(prompt, k, needed_tokens)
             placed = self._place(size, large=k == top)
         if placed is None:
@@ -260,8 +264,9 @@ class OdmaAllocator(BucketedAllocator):
             size = self._slot(prompt, top, needed_tokens)
             placed = self._place(size, large=True)
         if placed is None:
-            if self.on_grow_failure == "preempt_self":
-                self._floor[alloc.request_id] = top
+            # whatever happens next (preemption, or a stall that ends in one), the
+            # request comes back no smaller than the bucket it failed to get
+            self._floor[alloc.request_id] = want
             return GrowResult(ok=False)
         (old_start, old_size), = alloc.extents
         self._release(old_start, old_size, bool(alloc.pool))

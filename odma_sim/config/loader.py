@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import ValidationError
 
 import odma_sim.allocators  # noqa: F401  (registers the built-in allocators)
-from odma_sim.allocators.base import allocators
+from odma_sim.allocators.base import AllocatorContext, allocators
 from odma_sim.config.experiment import AllocatorSpec, ExperimentSpec
 from odma_sim.config.presets import deep_merge, load_preset, read_yaml
 from odma_sim.config.validation import to_input_error
@@ -31,17 +31,23 @@ class LoadedExperiment:
 
 
 def _resolve_preset(kind: str, value: Any, *, base_dir: Path | None, source: str,
-                    key: str) -> Any:
-    """A preset name/path, or a mapping with 'preset' plus overrides, becomes a mapping."""
+                    key: str, used: dict[str, Path] | None = None) -> Any:
+    """A preset name/path, or a mapping with 'preset' plus overrides, becomes a mapping.
+    ``used`` collects key -> preset file, so that errors can name the file."""
     if isinstance(value, str):
-        data, _ = load_preset(kind, value, base_dir=base_dir, source=source, key=key)
+        data, path = load_preset(kind, value, base_dir=base_dir, source=source, key=key)
+        if used is not None:
+            used[key] = path
         return data
     if isinstance(value, dict) and "preset" in value:
         ref = value["preset"]
         if not isinstance(ref, str):
             raise InputError("'preset' must be a preset name or a file path", source=source,
                              key=f"{key}.preset", value=ref, expected="a string")
-        data, _ = load_preset(kind, ref, base_dir=base_dir, source=source, key=f"{key}.preset")
+        data, path = load_preset(kind, ref, base_dir=base_dir, source=source,
+                                 key=f"{key}.preset")
+        if used is not None:
+            used[key] = path
         overrides = {k: v for k, v in value.items() if k != "preset"}
         return deep_merge(data, overrides)
     return value
@@ -103,18 +109,19 @@ def build_experiment(
         raw["devices"] = [raw.pop("device")]
         rename["devices[0]"] = "device"
     devices = raw.get("devices")
+    used: dict[str, Path] = {}
     if isinstance(devices, list):
         raw["devices"] = [
             _resolve_preset("hardware", d, base_dir=base_dir, source=source,
-                            key="device" if rename else f"devices[{i}]")
+                            key="device" if rename else f"devices[{i}]", used=used)
             for i, d in enumerate(devices)
         ]
     if "model" in raw:
         raw["model"] = _resolve_preset("models", raw["model"], base_dir=base_dir, source=source,
-                                       key="model")
+                                       key="model", used=used)
     if "workload" in raw:
         raw["workload"] = _resolve_preset("workloads", raw["workload"], base_dir=base_dir,
-                                          source=source, key="workload")
+                                          source=source, key="workload", used=used)
     if "allocators" in raw:
         raw["allocators"] = _allocator_specs(raw["allocators"], source)
     if seed is not None:
@@ -122,7 +129,13 @@ def build_experiment(
     try:
         spec = ExperimentSpec.model_validate(raw)
     except ValidationError as exc:
-        raise to_input_error(exc, ExperimentSpec, source=source, rename=rename) from None
+        err = to_input_error(exc, ExperimentSpec, source=source, rename=rename)
+        for key, path in used.items():
+            if err.key and (err.key == key or err.key.startswith((key + ".", key + "["))):
+                err = InputError(f"{err.problem} (the value comes from the preset {path})",
+                                 source=err.source, key=err.key, value=err.value,
+                                 expected=err.expected)
+        raise err from None
     _check_fits(spec, source, rename)
     return LoadedExperiment(spec, path, base_dir)
 
@@ -154,6 +167,17 @@ def _check_fits(spec: ExperimentSpec, source: str, rename: dict[str, str]) -> No
                 source=source, key="engine.max_seq_len", value=eng.max_seq_len,
                 expected=f"at most {cost.kv_capacity_tokens}",
             )
+        ctx = AllocatorContext(cost.kv_capacity_tokens, eng.max_seq_len,
+                               eng.effective_max_new_tokens)
+        for j, a in enumerate(spec.allocators):
+            usable = allocators.get(a.kind)(a.params, ctx).capacity_tokens
+            if usable < eng.max_seq_len:
+                raise InputError(
+                    f"allocator '{a.name}' can use only {usable} of the {ctx.arena_tokens} "
+                    f"KV slots on {dev.name}, less than one request of max_seq_len "
+                    f"({eng.max_seq_len})", source=source, key=f"allocators[{j}]",
+                    value=a.params.model_dump(), expected="smaller blocks or a larger device",
+                )
 
 
 def load_experiment(path: str | Path, *, seed: int | None = None) -> LoadedExperiment:

@@ -33,6 +33,22 @@ def list_presets(kind: str) -> list[str]:
     return sorted(names)
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, except that a repeated key is an error, not a silent win of
+    the last value."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"the key '{key}' appears twice in one mapping",
+                    key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def read_yaml(path: Path, source_key: str | None = None) -> Any:
     """Parse a YAML file; unreadable or malformed files are InputErrors naming the line."""
     try:
@@ -44,7 +60,7 @@ def read_yaml(path: Path, source_key: str | None = None) -> Any:
             source=str(path), key=source_key, expected="a readable YAML file",
         ) from None
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -35,24 +35,30 @@ class RunningSet:
         self.ext_idx: list[int] = []
         self.row_of: dict[int, int] = {}  # seq -> row
 
-    def _alloc_arrays(self, capacity: int) -> None:
-        def grow(old: npt.NDArray[Any] | None, dtype: type) -> npt.NDArray[Any]:
-            new: npt.NDArray[Any] = np.zeros(capacity, dtype=dtype)
-            if old is not None:
-                new[: self.n] = old[: self.n]
-            return new
+    kv: IntArray
+    gen: IntArray
+    target: IntArray
+    cap: IntArray
+    ext_start: IntArray
+    ext_end: IntArray
+    closed_oh: npt.NDArray[np.float64]
+    seq: IntArray
+    prefill: npt.NDArray[np.bool_]
+    stalled: npt.NDArray[np.bool_]
+    # (array name, dtype) of every per-row array
+    _FIELDS: tuple[tuple[str, type], ...] = (
+        ("kv", np.int64), ("gen", np.int64), ("target", np.int64), ("cap", np.int64),
+        ("ext_start", np.int64), ("ext_end", np.int64), ("closed_oh", np.float64),
+        ("seq", np.int64), ("prefill", np.bool_), ("stalled", np.bool_),
+    )
 
-        old = self.__dict__
-        self.kv = grow(old.get("kv"), np.int64)
-        self.gen = grow(old.get("gen"), np.int64)
-        self.target = grow(old.get("target"), np.int64)
-        self.cap = grow(old.get("cap"), np.int64)
-        self.ext_start = grow(old.get("ext_start"), np.int64)
-        self.ext_end = grow(old.get("ext_end"), np.int64)
-        self.closed_oh = grow(old.get("closed_oh"), np.float64)
-        self.seq = grow(old.get("seq"), np.int64)
-        self.prefill = grow(old.get("prefill"), np.bool_)
-        self.stalled = grow(old.get("stalled"), np.bool_)
+    def _alloc_arrays(self, capacity: int) -> None:
+        """(Re)allocate every per-row array with room for ``capacity`` rows."""
+        for name, dtype in self._FIELDS:
+            new: npt.NDArray[Any] = np.zeros(capacity, dtype=dtype)
+            if hasattr(self, name):
+                new[: self.n] = getattr(self, name)[: self.n]
+            setattr(self, name, new)
         self.capacity = capacity
 
     def add(self, req: Request, alloc: Allocation, seq: int, prefill: bool) -> int:
@@ -81,8 +87,8 @@ class RunningSet:
         req.generated = int(self.gen[i])
         del self.row_of[int(self.seq[i])]
         if i != last:
-            for arr in (self.kv, self.gen, self.target, self.cap, self.ext_start, self.ext_end,
-                        self.closed_oh, self.seq, self.prefill, self.stalled):
+            for name, _ in self._FIELDS:
+                arr = getattr(self, name)
                 arr[i] = arr[last]
             self.reqs[i] = self.reqs[last]
             self.allocs[i] = self.allocs[last]

@@ -119,6 +119,17 @@ class Scheduler:
             rs.ext_end[i] = end
         rs.ext_idx[i] = k
 
+    # ------------------------------------------------------------------ helpers
+    @staticmethod
+    def _demand(req: Request) -> Demand:
+        need = req.prompt_tokens + req.generated
+        return Demand(req.id, req.prompt_tokens, need, req.predicted_output_tokens,
+                      req.uncertainty)
+
+    def _kv_bytes(self, req: Request) -> int:
+        """Bytes of KV the request has materialised: every position but the newest."""
+        return (req.prompt_tokens + req.generated - 1) * self.kv_bytes_per_token
+
     # ------------------------------------------------------------------ overflow
     def _preempt(self, row: int) -> float:
         """Evict a running request back to the head of the queue; returns copy time."""
@@ -126,7 +137,7 @@ class Scheduler:
         self.allocator.free(alloc)
         req.preemptions += 1
         if self.allocator.preemption == "swap":
-            nbytes = (req.prompt_tokens + req.generated - 1) * self.kv_bytes_per_token
+            nbytes = self._kv_bytes(req)
             req.swapped = True
             req.swapped_bytes += nbytes
             self.waiting.appendleft(req)
@@ -176,23 +187,36 @@ class Scheduler:
                 return copy_s, preempted
             i = rs.row_of[seq]
 
+    def _grow_all(self) -> tuple[float, bool]:
+        """Grow every request that needs room, oldest first."""
+        rs = self.rs
+        copy_s, preempted = 0.0, False
+        rows = np.flatnonzero(rs.kv[: rs.n] > rs.cap[: rs.n])
+        for seq in sorted(int(rs.seq[r]) for r in rows):
+            c, p = self._grow(seq)
+            copy_s += c
+            preempted |= p
+        return copy_s, preempted
+
     # ------------------------------------------------------------------ iteration
     def plan(self, now: float) -> Iteration | None:
         rs = self.rs
         copy_s = 0.0
         preempted = False
         if rs.n:
-            rows = np.flatnonzero(rs.kv[: rs.n] > rs.cap[: rs.n])
-            for seq in sorted(int(rs.seq[r]) for r in rows):
-                c, p = self._grow(seq)
-                copy_s += c
-                preempted |= p
-            if rs.n and bool(rs.stalled[: rs.n].all()):
-                # nothing can free memory: give up the newest stalled request
+            c, preempted = self._grow_all()
+            copy_s += c
+            while rs.n and bool(rs.stalled[: rs.n].all()):
+                # nothing running can free memory: give up the newest stalled request,
+                # then let the others try again with what it freed
                 copy_s += self._preempt(rs.newest_row())
                 preempted = True
+                if rs.n:
+                    copy_s += self._grow_all()[0]
         n_decode = rs.n
-        if not preempted:
+        # admission waits while anything is stalled, so that memory freed by finishing
+        # requests goes to the stalled ones first (no starvation)
+        if not preempted and not (rs.n and bool(rs.stalled[: rs.n].any())):
             copy_s += self._admit(now, n_decode)
         n = rs.n
         if n == 0:
@@ -233,7 +257,8 @@ class Scheduler:
             kv_overhead_s=oh,
             copy_s=copy_s,
         )
-        self._record(now, cost, n, n_pre, used=int(kv.sum()))
+        # a stalled request holds kv - 1 tokens: its newest position has no room yet
+        self._record(now, cost, n, n_pre, used=int(kv.sum()) - n_st)
         return Iteration(now, cost, n, n_pre, n_st)
 
     def _record(self, now: float, cost: StepCost, running: int, prefills: int,
@@ -241,11 +266,8 @@ class Scheduler:
         alloc = self.allocator
         unusable = 0
         if self.waiting:  # free memory only counts as fragmented while someone waits for it
-            head = self.waiting[0]
-            need = head.prompt_tokens + head.generated
-            unusable = alloc.unusable_free_tokens(alloc.reservation_tokens(Demand(
-                head.id, head.prompt_tokens, need, head.predicted_output_tokens,
-                head.uncertainty)))
+            unusable = alloc.unusable_free_tokens(
+                alloc.reservation_tokens(self._demand(self.waiting[0])))
         self.recorder.iteration(
             self.replica, now, cost, running, prefills, len(self.waiting), used,
             alloc.reserved_tokens, unusable,
@@ -262,8 +284,7 @@ class Scheduler:
             tokens = 1 if req.swapped else need
             if tokens > budget and rs.n:  # alone in an iteration, any prompt may run
                 break
-            demand = Demand(req.id, req.prompt_tokens, need, req.predicted_output_tokens,
-                            req.uncertainty)
+            demand = self._demand(req)
             got = alloc.admit(demand)
             if got is None:
                 free = alloc.capacity_tokens - alloc.reserved_tokens
@@ -284,7 +305,7 @@ class Scheduler:
             row = rs.add(req, got, self._seq, prefill=not req.swapped)
             self._reprice(row)
             if req.swapped:
-                nbytes = (need - 1) * self.kv_bytes_per_token
+                nbytes = self._kv_bytes(req)
                 copy_s += self.cost.host_transfer_s(nbytes)
                 req.swapped_bytes += nbytes
                 req.swapped = False

@@ -163,8 +163,11 @@ def simulate(
                        ctx.arena_tokens, capacity, cost.kv_bytes_per_token, 0.0, 0.0,
                        output_lengths=table.output_lengths)
     sink: Callable[[Request], None] = dispatch
+    stage: PredictionStage | None = None
     pspec = allocs[0].predictor_spec
     if pspec is not None:
+        if history is not None:
+            history = history.select(history.status != REJECTED)
         if history is None or len(history) == 0:
             raise ValueError(f"allocator {allocator.name!r} needs a history to train on")
         fit0 = time.perf_counter()
@@ -216,11 +219,15 @@ def simulate(
     if not live:
         all_done.succeed()
     if engine.drain or duration_s is None:
-        env.run()
+        env.run(until=all_done)  # periodic processes must not stretch the run
     else:
         env.run(until=duration_s)
         for sched in scheds:
             sched.abandon(env.now)
+        if stage is not None:
+            for req in stage.abandon():
+                req.status, req.drop_reason, req.finish_s = "dropped", "unfinished", env.now
+                done(req, env.now)
     result.sim_time_s = env.now
     result.wall_time_s = time.perf_counter() - wall0
     return result

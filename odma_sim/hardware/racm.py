@@ -50,22 +50,27 @@ class MechanisticAccess:
 
 
 class EmpiricalAccess:
-    """A given alpha: chunks up to ``alpha_max_chunk_bytes`` are read at alpha * streaming rate.
+    """A given alpha, measured at one chunk size: chunks of ``alpha_chunk_bytes`` read at
+    ``alpha`` times the streaming rate.
 
-    overhead(S) = S / (eta_seq * BW) * (1 / alpha - 1) for 0 < S <= threshold, else 0.
+    Every chunk pays the same fixed latency, the one that makes that happen:
+    overhead = S_ref / (eta_seq * BW) * (1 / alpha - 1). Smaller chunks fare worse,
+    larger ones better, and a long contiguous region streams: alpha(S) =
+    S / (S + S_ref (1 / alpha - 1)), the shape of the mechanistic model once a chunk
+    spans every channel.
     """
 
     def __init__(self, mem: MemorySpec) -> None:
         ra = mem.random_access
         assert ra.alpha is not None  # enforced by RandomAccessSpec
         self.stream_s_per_byte = 1.0 / (mem.eta_seq * mem.peak_bandwidth_bytes_per_s)
-        self.penalty = 1.0 / ra.alpha - 1.0
-        self.threshold_bytes = ra.alpha_max_chunk_bytes
+        self.chunk_overhead_s = (
+            ra.alpha_chunk_bytes * self.stream_s_per_byte * (1.0 / ra.alpha - 1.0)
+        )
 
     def overhead_s(self, chunk_bytes: npt.ArrayLike) -> FloatArray:
         size = np.asarray(chunk_bytes, dtype=np.float64)
-        scattered = (size > 0) & (size <= self.threshold_bytes)
-        return np.where(scattered, size * self.stream_s_per_byte * self.penalty, 0.0)
+        return np.where(size > 0, self.chunk_overhead_s, 0.0)
 
 
 def access_model(mem: MemorySpec) -> AccessModel:

@@ -56,15 +56,3 @@ class ModelSpec(StrictModel):
     def kv_bytes_per_token(self) -> int:
         """K and V for every layer: 2 * layers * kv_heads * head_dim * dtype_bytes."""
         return 2 * self.layers * self.kv_heads * self.head_dim * self.dtype_bytes
-
-    def decode_flops(self, batch: int, context_tokens_sum: int) -> float:
-        """One decode token for ``batch`` requests whose contexts sum to ``context_tokens_sum``."""
-        return 2.0 * self.params * batch + 4.0 * self.layers * self.heads * self.head_dim * (
-            context_tokens_sum
-        )
-
-    def prefill_flops(self, tokens: int) -> float:
-        """A causal prefill of ``tokens`` prompt tokens (attention counted once per pair)."""
-        return 2.0 * self.params * tokens + 2.0 * self.layers * self.heads * self.head_dim * (
-            float(tokens) ** 2
-        )

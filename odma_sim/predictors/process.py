@@ -20,7 +20,14 @@ class PredictionStage:
         self.predictor = predictor
         self.forward = forward
         self.queue: deque[Request] = deque()
+        self.in_flight: list[Request] = []
         self.wakeup: simpy.Event | None = None
+
+    def abandon(self) -> list[Request]:
+        """End of a run without drain: everything waiting for a prediction."""
+        out = self.in_flight + list(self.queue)
+        self.in_flight, self.queue = [], deque()
+        return out
 
     def submit(self, req: Request) -> None:
         self.queue.append(req)
@@ -40,9 +47,11 @@ def predictor_process(env: simpy.Environment, stage: PredictionStage) -> Generat
             stage.wakeup = None
             continue
         batch = [stage.queue.popleft() for _ in range(min(p.batch_size, len(stage.queue)))]
+        stage.in_flight = batch
         delay = p.latency_s + p.per_request_s * len(batch)
         if delay > 0:
             yield env.timeout(delay)
+        stage.in_flight = []
         for req, pred in zip(batch, stage.predictor.predict(batch), strict=True):
             req.predicted_output_tokens = pred.length_tokens
             req.uncertainty = pred.uncertainty
@@ -85,6 +94,7 @@ def refit_process(env: simpy.Environment, predictor: Predictor, log: LabelLog, p
         if done.triggered:
             return
         if log.new_since_fit >= min_new:
-            predictor.refit(log.window(window))
+            data = log.window(window)
+            predictor.refit(data)
             log.new_since_fit = 0
-            record(env.now, window)
+            record(env.now, len(data))

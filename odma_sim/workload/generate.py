@@ -48,6 +48,20 @@ class RequestTable:
     def __len__(self) -> int:
         return len(self.arrival_s)
 
+    def select(self, mask: npt.NDArray[np.bool_]) -> RequestTable:
+        """The rows where ``mask`` is true (for example, the ones not rejected)."""
+        idx = np.flatnonzero(mask)
+
+        def pick(xs: list[str] | None) -> list[str] | None:
+            return None if xs is None else [xs[i] for i in idx.tolist()]
+
+        return RequestTable(
+            self.arrival_s[idx], self.prompt_tokens[idx], self.output_tokens[idx],
+            self.status[idx], self.requested_prompt_tokens[idx],
+            self.requested_output_tokens[idx],
+            None if self.task is None else self.task[idx], list(self.task_names),
+            pick(self.prompt_text), pick(self.prompt_id), self.output_lengths)
+
     @property
     def n_rejected(self) -> int:
         return int((self.status == REJECTED).sum())
