@@ -204,6 +204,63 @@ def cmd_predictors_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from odma_sim.sweep.run import run_sweep
+    from odma_sim.sweep.spec import expand, load_sweep
+
+    path = Path(args.sweep)
+    if not path.is_file():
+        raise InputError("sweep file not found", source=str(path),
+                         expected="a path to a sweep YAML file")
+    spec, base, base_dir = load_sweep(path)
+    points = expand(spec, base, base_dir, str(path))
+    out = Path(args.out) if args.out else Path("runs") / f"sweep-{spec.name}"
+    where = f"Dask cluster {args.scheduler}" if args.scheduler else (
+        f"{args.workers} local worker(s)")
+    print(f"{spec.name}: {len(points)} points ({spec.mode} of "
+          f"{' x '.join(str(len(v)) for v in spec.axes.values())} values x "
+          f"{len(spec.seeds)} seed(s)) on {where}")
+    outcome = run_sweep(spec, points, out, workers=args.workers, scheduler=args.scheduler,
+                        resume=args.resume, progress=None if not args.quiet else False)
+    print(f"ran {outcome.ran} point(s), skipped {outcome.skipped} already finished, "
+          f"{outcome.failed} failed; results in {out}/ (results.parquet, results.csv, "
+          "points/)")
+    if outcome.failed:
+        bad = outcome.results[outcome.results["status"] == "failed"]
+        for row in bad.head(5).itertuples():
+            print(f"  failed point {row.point} (seed {row.seed}): {row.error}")
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from odma_sim.sweep.plots import line_figure, winner_figure
+
+    folder = Path(args.sweep_dir)
+    table = folder / "results.parquet"
+    if not table.is_file():
+        raise InputError("no results.parquet in this folder", source=str(folder),
+                         expected="the output folder of `odma-sim sweep`")
+    df = pd.read_parquet(table)
+    plots = folder / "plots"
+    plots.mkdir(exist_ok=True)
+    if args.winner:
+        fig = winner_figure(df, args.x, args.winner, args.y, args.hue)
+        stem = f"winner_{args.y}_{args.x}_{args.winner}"
+    else:
+        fig = line_figure(df, args.x, args.y, args.hue, args.facet)
+        stem = f"{args.y}_vs_{args.x}" + (f"_by_{args.facet}" if args.facet else "")
+    stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in stem)
+    for ext in ("png", "svg"):
+        fig.savefig(plots / f"{stem}.{ext}", dpi=110, metadata={"Date": None}
+                    if ext == "svg" else {"Software": None})
+    plt.close(fig)
+    print(f"wrote {plots}/{stem}.png and .svg")
+    return 0
+
+
 def cmd_config_reference(args: argparse.Namespace) -> int:
     from odma_sim.config.reference import config_reference, update_block
 
@@ -256,6 +313,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     ls = sub.add_parser("list", help="list device and model presets and allocators")
     ls.set_defaults(func=cmd_list)
+
+    sw = sub.add_parser("sweep", help="run a parameter sweep (local pool or Dask cluster)")
+    sw.add_argument("sweep", help="sweep YAML")
+    sw.add_argument("--out", help="output directory (default runs/sweep-<name>)")
+    sw.add_argument("--workers", type=_positive_int, default=os.cpu_count() or 1,
+                    help="local worker processes (default: the CPU count)")
+    sw.add_argument("--scheduler", help="address of a Dask scheduler, e.g. tcp://host:8786")
+    sw.add_argument("--resume", action="store_true", help="continue a sweep in --out")
+    sw.add_argument("--quiet", action="store_true", help="no progress bar")
+    sw.set_defaults(func=cmd_sweep)
+
+    pl = sub.add_parser("plot", help="plot a sweep's results (PNG and SVG)")
+    pl.add_argument("sweep_dir", help="output folder of `odma-sim sweep`")
+    pl.add_argument("--x", required=True, help="axis on the x axis (a dotted key)")
+    pl.add_argument("--y", default="tps_output", help="metric (default tps_output)")
+    pl.add_argument("--hue", default="name", help="one line per value (default: the row)")
+    pl.add_argument("--facet", help="one panel per value of this axis")
+    pl.add_argument("--winner", metavar="KEY2",
+                    help="draw a winner map over --x and this second axis instead")
+    pl.set_defaults(func=cmd_plot)
 
     pr = sub.add_parser("predictors", help="evaluate length predictors offline")
     psub = pr.add_subparsers(dest="predictors_command", required=True, metavar="ACTION")
