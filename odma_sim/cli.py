@@ -261,6 +261,19 @@ def cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from odma_sim.paper.reproduce import reproduce
+
+    out = Path(args.out) if args.out else Path("runs") / (
+        "reproduce-quick" if args.quick else "reproduce")
+    rep = reproduce(out, quick=args.quick, workers=args.workers,
+                    progress=None if not args.quiet else False)
+    print((out / "paper_comparison.md").read_text(encoding="utf-8"), end="")
+    print(f"figures in {out}/figures/, table in {out}/paper_comparison.md and .csv"
+          + (" (QUICK run)" if rep.quick else ""))
+    return 0
+
+
 def cmd_config_reference(args: argparse.Namespace) -> int:
     from odma_sim.config.reference import config_reference, update_block
 
@@ -333,6 +346,14 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--winner", metavar="KEY2",
                     help="draw a winner map over --x and this second axis instead")
     pl.set_defaults(func=cmd_plot)
+
+    rp = sub.add_parser("reproduce", help="reproduce the ODMA paper: runs, 9 figures, table")
+    rp.add_argument("--quick", action="store_true", help="reduced request counts (minutes)")
+    rp.add_argument("--out", help="output directory (default runs/reproduce[-quick])")
+    rp.add_argument("--workers", type=_positive_int, default=None,
+                    help="processes for the sweeps (default: the CPU count)")
+    rp.add_argument("--quiet", action="store_true", help="no progress bar")
+    rp.set_defaults(func=cmd_reproduce)
 
     pr = sub.add_parser("predictors", help="evaluate length predictors offline")
     psub = pr.add_subparsers(dest="predictors_command", required=True, metavar="ACTION")

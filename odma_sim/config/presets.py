@@ -105,10 +105,14 @@ def load_preset(kind: str, ref: str, *, base_dir: Path | None, source: str, key:
 
 
 def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    """``override`` wins; nested mappings merge, everything else is replaced."""
+    """``override`` wins; nested mappings merge, everything else is replaced. A mapping
+    with another ``kind`` (an arrival process, a length source) replaces the old one
+    whole, since their keys differ."""
     out = dict(base)
     for k, v in override.items():
-        if isinstance(v, dict) and isinstance(out.get(k), dict):
+        old = out.get(k)
+        if isinstance(v, dict) and isinstance(old, dict) and v.get("kind", old.get(
+                "kind")) == old.get("kind"):
             out[k] = deep_merge(out[k], v)
         else:
             out[k] = v

@@ -118,10 +118,11 @@ def _text_rules(src: TextRulesLength, key: str, rng: np.random.Generator,
                 sigma[i] = rule.sigma if rule.sigma is not None else src.sigma
                 break
     z = rng.standard_normal(n)
-    x = np.log(median) + sigma * z
+    x = np.log(median * src.scale) + sigma * z
     if src.tail is not None:
         in_tail = rng.random(n) < src.tail.share
-        x = np.where(in_tail, np.log(src.tail.median_tokens) + src.tail.sigma * z, x)
+        x = np.where(in_tail, np.log(src.tail.median_tokens * src.scale) + src.tail.sigma * z,
+                     x)
     hi = np.inf if src.max_tokens is None else src.max_tokens
     return np.clip(np.rint(np.exp(x)), src.min_tokens, hi).astype(np.int64)
 

@@ -145,6 +145,8 @@ class TextRulesLength(StrictModel):
     median_tokens: PositiveFloat = Field(description="median when no rule matches")
     sigma: PositiveFloat = Field(description="standard deviation of ln(length)")
     tail: TailSpec | None = Field(None, description="heavy-tail mixture component")
+    scale: PositiveFloat = Field(1.0, description="multiplies every median (a length scale "
+                                 "that a calibration may fit)")
     min_tokens: PositiveInt = Field(1, description="lower clip")
     max_tokens: PositiveInt | None = Field(None, description="upper clip")
 

@@ -1,0 +1,1 @@
+"""Reproducing the ODMA paper: calibration, the experiment runs, figures and the table."""
