@@ -34,6 +34,8 @@ class Recorder:
     iterations: int = 0
     busy_s: float = 0.0
     running_s: float = 0.0
+    # admission attempts (at most one per iteration, the head of the queue) refused
+    # although enough slots were free in total: external fragmentation at work
     frag_blocked_admissions: int = 0
     # population (Little's law): integral of requests in the system over time
     in_system: int = 0

@@ -10,7 +10,6 @@ count so that the whole thing takes a few minutes, and says so in every output.
 from __future__ import annotations
 
 import copy
-import json
 import os
 import sys
 import time
@@ -24,7 +23,7 @@ import yaml
 from tqdm import tqdm
 
 from odma_sim import __version__
-from odma_sim.config.loader import _resolve_preset, build_experiment, load_experiment
+from odma_sim.config.loader import _resolve_preset, build_experiment
 from odma_sim.experiment import ExperimentResult, run_experiment
 from odma_sim.paper.calibrate import Fit, fit_length_scale, fit_max_new_tokens
 from odma_sim.predictors.evaluate import Scores, evaluate_one
@@ -220,9 +219,3 @@ def reproduce(out: Path, *, quick: bool, workers: int | None = None,
                                   "fits": {k: vars(v) for k, v in rep.fits.items()}})
     return rep
 
-
-def load_fits(out: Path) -> dict[str, Any]:
-    return dict(json.loads((out / "run.json").read_text())["fits"])
-
-
-__all__ = ["Reproduction", "load_experiment", "reproduce"]
