@@ -203,10 +203,11 @@ class Scheduler:
         rs = self.rs
         copy_s = 0.0
         preempted = False
+        can_stall = self.allocator.on_grow_failure == "stall"
         if rs.n:
             c, preempted = self._grow_all()
             copy_s += c
-            while rs.n and bool(rs.stalled[: rs.n].all()):
+            while can_stall and rs.n and bool(rs.stalled[: rs.n].all()):
                 # nothing running can free memory: give up the newest stalled request,
                 # then let the others try again with what it freed
                 copy_s += self._preempt(rs.newest_row())
@@ -216,7 +217,7 @@ class Scheduler:
         n_decode = rs.n
         # admission waits while anything is stalled, so that memory freed by finishing
         # requests goes to the stalled ones first (no starvation)
-        if not preempted and not (rs.n and bool(rs.stalled[: rs.n].any())):
+        if not preempted and not (can_stall and rs.n and bool(rs.stalled[: rs.n].any())):
             copy_s += self._admit(now, n_decode)
         n = rs.n
         if n == 0:
@@ -227,7 +228,7 @@ class Scheduler:
             return Iteration(now, cost, 0, 0, 0)
         kv = rs.kv[:n]
         stalled = rs.stalled[:n]
-        n_st = int(np.count_nonzero(stalled))
+        n_st = int(np.count_nonzero(stalled)) if can_stall else 0
         crossed = kv > rs.ext_end[:n]
         for i in np.flatnonzero(crossed & ~stalled if n_st else crossed):
             self._advance(int(i))
