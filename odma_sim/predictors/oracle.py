@@ -21,7 +21,7 @@ from odma_sim.rng import stream
 
 
 class OracleParams(PredictorParams):
-    pass
+    """The oracle has only the latency parameters every predictor has."""
 
 
 @predictors.register("oracle")
